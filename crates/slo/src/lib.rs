@@ -1,0 +1,29 @@
+//! The SLO engine: pure maths over per-bucket good/total counters.
+//!
+//! Nothing here does IO or reads a clock: every function that needs "now" takes it as a
+//! parameter, so every result is reproducible from its inputs.
+
+pub mod duration;
+pub mod model;
+pub mod report;
+pub mod series;
+pub mod window;
+
+pub use duration::{format_duration, parse_duration};
+pub use model::{Budgeting, CalendarUnit, Exclusion, Objective, SloSpec, Window};
+pub use report::{evaluate, BudgetReport, SloReport, Status, BURN_WINDOWS};
+pub use series::{Counts, Series};
+
+/// Errors from the SLO maths. Inputs that come from users are validated by the `spec`
+/// crate first; these are the checks the maths cannot do without.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("invalid duration {0:?}: expected a number followed by s, m, h, d or w (e.g. 30d)")]
+    InvalidDuration(String),
+    #[error("invalid time zone {0:?}")]
+    InvalidTimeZone(String),
+    #[error("calendar arithmetic failed: {0}")]
+    Calendar(String),
+    #[error("bucket width must be between 1 second and 1 day, got {0} s")]
+    InvalidBucket(i64),
+}
