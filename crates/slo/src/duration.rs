@@ -72,7 +72,16 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "d", "30", "30x", "0m", "-5m", "5ms", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "d",
+            "30",
+            "30x",
+            "0m",
+            "-5m",
+            "5ms",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} should be refused");
         }
     }

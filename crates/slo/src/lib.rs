@@ -11,8 +11,12 @@ pub mod window;
 
 pub use duration::{format_duration, parse_duration};
 pub use model::{Budgeting, CalendarUnit, Exclusion, Objective, SloSpec, Window};
-pub use report::{evaluate, BudgetReport, SloReport, Status, BURN_WINDOWS};
+pub use report::{
+    burn_rate, evaluate, lookback_start, time_to_exhaustion, BudgetReport, BurnRates, SliceCounts,
+    SloReport, Status, BURN_WINDOWS,
+};
 pub use series::{Counts, Series};
+pub use window::{calendar_period, window_range, WindowRange};
 
 /// Errors from the SLO maths. Inputs that come from users are validated by the `spec`
 /// crate first; these are the checks the maths cannot do without.

@@ -41,7 +41,10 @@ pub enum Window {
     /// The last `seconds` before the evaluation time.
     Rolling { seconds: i64 },
     /// From the start of the current week (Monday), month or quarter in `timezone`.
-    Calendar { unit: CalendarUnit, timezone: jiff::tz::TimeZone },
+    Calendar {
+        unit: CalendarUnit,
+        timezone: jiff::tz::TimeZone,
+    },
 }
 
 impl Window {
