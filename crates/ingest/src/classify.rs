@@ -1,0 +1,538 @@
+//! The hot path: bytes of whole lines → per-(SLI, bucket) good/total counters.
+//!
+//! Results are additive: split a buffer at line boundaries, process the pieces anywhere (other
+//! threads, other replicas) and [`ChunkResult::merge`] them in order; the outcome equals
+//! processing the whole buffer at once, rejection line numbers included.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::combined::CombinedParser;
+use crate::error::ParseError;
+use crate::json::{JsonFields, JsonParser};
+use crate::matcher::{LatencyBound, SliMatcher, StatusSet};
+use crate::record::AccessRecord;
+
+/// How many rejections a result keeps (the caller shows these with their line numbers).
+pub const MAX_REJECTIONS: usize = 10;
+
+/// Distinct paths whose regex results are cached before the cache is cleared.
+const PATH_CACHE_MAX_ENTRIES: usize = 100_000;
+/// Bytes of cached path keys before the cache is cleared (bounds memory with long paths).
+const PATH_CACHE_MAX_BYTES: usize = 16 << 20;
+/// Longer paths are matched directly rather than cached.
+const PATH_CACHE_MAX_KEY: usize = 512;
+/// Buckets one chunk keeps in its dense array; outliers go to a map.
+const DENSE_MAX_BUCKETS: i64 = 4096;
+
+/// The log line format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    /// nginx/Apache combined or common, with an optional trailing `$request_time`.
+    Combined,
+    /// One JSON object per line.
+    Json(JsonFields),
+}
+
+impl LogFormat {
+    /// Guesses from a sample of the input: JSON when the first non-blank line starts with `{`.
+    pub fn detect(sample: &[u8]) -> LogFormat {
+        match sample.iter().find(|c| !c.is_ascii_whitespace()) {
+            Some(b'{') => LogFormat::Json(JsonFields::default()),
+            _ => LogFormat::Combined,
+        }
+    }
+}
+
+/// Good and total events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub good: u64,
+    pub total: u64,
+}
+
+/// A rejected line: its 0-based index within the processed data, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejection {
+    pub line: u64,
+    pub reason: ParseError,
+}
+
+/// What processing some whole lines produced. Additive: see [`ChunkResult::merge`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkResult {
+    /// (SLI index as given to the classifier, bucket start in unix seconds) → counts.
+    /// Only buckets with at least one selected record appear.
+    pub counts: BTreeMap<(usize, i64), Counts>,
+    /// Lines seen, including rejected and empty ones.
+    pub lines: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first [`MAX_REJECTIONS`] rejections, in line order.
+    pub rejections: Vec<Rejection>,
+    /// Per SLI index: records the SLI selected whose good condition needs a latency the line
+    /// did not have. They are in neither good nor total.
+    pub skipped_no_latency: BTreeMap<usize, u64>,
+}
+
+impl ChunkResult {
+    /// Appends the result of the data that directly follows this one. Counts simply add;
+    /// `later`'s rejection line numbers are shifted by `self.lines`, so merging chunk results
+    /// in file order gives file-relative line numbers.
+    pub fn merge(&mut self, later: ChunkResult) {
+        for (k, c) in later.counts {
+            let e = self.counts.entry(k).or_default();
+            e.good += c.good;
+            e.total += c.total;
+        }
+        for (k, n) in later.skipped_no_latency {
+            *self.skipped_no_latency.entry(k).or_default() += n;
+        }
+        let room = MAX_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections
+            .extend(later.rejections.into_iter().take(room).map(|r| Rejection {
+                line: r.line + self.lines,
+                reason: r.reason,
+            }));
+        self.lines += later.lines;
+        self.accepted += later.accepted;
+        self.rejected += later.rejected;
+    }
+}
+
+/// A status set as a bitmap over 0..1024, with the set itself for anything above.
+#[derive(Debug, Clone)]
+struct StatusBits {
+    bits: [u64; 16],
+    set: StatusSet,
+}
+
+impl StatusBits {
+    fn new(set: &StatusSet) -> Self {
+        let mut bits = [0u64; 16];
+        for code in 0..1024u16 {
+            if set.contains(code) {
+                bits[usize::from(code / 64)] |= 1 << (code % 64);
+            }
+        }
+        StatusBits {
+            bits,
+            set: set.clone(),
+        }
+    }
+
+    #[inline]
+    fn contains(&self, code: u16) -> bool {
+        match self.bits.get(usize::from(code / 64)) {
+            Some(w) => w >> (code % 64) & 1 == 1,
+            None => self.set.contains(code),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CompiledSli {
+    index: usize,
+    methods: Vec<String>,
+    host: Option<String>,
+    total_status: Option<StatusBits>,
+    /// Index into `Classifier::regexes`.
+    path: Option<usize>,
+    good_status: Option<StatusBits>,
+    latency: Option<LatencyBound>,
+}
+
+/// SLI matchers compiled for the hot path. Immutable and shareable across threads; the
+/// per-thread caches live in [`Worker`].
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    slis: Vec<CompiledSli>,
+    /// Distinct path regexes (SLIs often share one).
+    regexes: Vec<regex::Regex>,
+}
+
+impl Classifier {
+    /// Compiles `(sli index, matcher)` pairs. The index is what results are keyed by.
+    pub fn new(slis: impl IntoIterator<Item = (usize, SliMatcher)>) -> Classifier {
+        let mut regexes: Vec<regex::Regex> = Vec::new();
+        let slis = slis
+            .into_iter()
+            .map(|(index, m)| {
+                let path = m.total.path.map(|re| {
+                    match regexes.iter().position(|r| r.as_str() == re.as_str()) {
+                        Some(i) => i,
+                        None => {
+                            regexes.push(re);
+                            regexes.len() - 1
+                        }
+                    }
+                });
+                CompiledSli {
+                    index,
+                    methods: m.total.methods,
+                    host: m.total.host,
+                    total_status: m.total.status.as_ref().map(StatusBits::new),
+                    path,
+                    good_status: m.good.status.as_ref().map(StatusBits::new),
+                    latency: m.good.latency,
+                }
+            })
+            .collect();
+        Classifier { slis, regexes }
+    }
+
+    /// Words per cached path mask.
+    fn mask_words(&self) -> usize {
+        self.regexes.len().div_ceil(64)
+    }
+}
+
+enum LineParser {
+    Combined(CombinedParser),
+    Json(Box<JsonParser>),
+}
+
+impl LineParser {
+    #[inline]
+    fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, ParseError> {
+        match self {
+            LineParser::Combined(p) => p.parse(line),
+            LineParser::Json(p) => p.parse(line),
+        }
+    }
+}
+
+type PathMap = HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>;
+
+/// Per-thread state: parser caches (timestamp) and the path → regex-results cache. Reuse one
+/// per thread across chunks so the caches stay warm.
+pub struct Worker<'c> {
+    classifier: &'c Classifier,
+    parser: LineParser,
+    paths: PathMap,
+    path_bytes: usize,
+    /// Regex results, `mask_words` per cached path; the map stores the offset.
+    masks: Vec<u64>,
+    /// The current line's mask when it is not cached.
+    line_mask: Vec<u64>,
+}
+
+impl<'c> Worker<'c> {
+    pub fn new(format: &LogFormat, classifier: &'c Classifier) -> Worker<'c> {
+        let parser = match format {
+            LogFormat::Combined => LineParser::Combined(CombinedParser::new()),
+            LogFormat::Json(f) => LineParser::Json(Box::new(JsonParser::new(f.clone()))),
+        };
+        Worker {
+            classifier,
+            parser,
+            paths: PathMap::default(),
+            path_bytes: 0,
+            masks: Vec::new(),
+            line_mask: vec![0; classifier.mask_words()],
+        }
+    }
+
+    /// Processes whole lines (`\n`-separated; a final line without `\n` counts too).
+    /// `bucket_seconds` of 0 is treated as 1.
+    pub fn process(&mut self, chunk: &[u8], bucket_seconds: u32) -> ChunkResult {
+        let bucket = i64::from(bucket_seconds.max(1));
+        let classifier = self.classifier;
+        let n = classifier.slis.len();
+        let words = classifier.mask_words();
+        let mut agg = Agg::new(n);
+        let mut skipped = vec![0u64; n];
+        let mut res = ChunkResult::default();
+
+        let Worker {
+            parser,
+            paths,
+            path_bytes,
+            masks,
+            line_mask,
+            ..
+        } = self;
+
+        let mut start = 0usize;
+        let mut line_no = 0u64;
+        let mut ends = memchr::memchr_iter(b'\n', chunk);
+        loop {
+            let end = match ends.next() {
+                Some(e) => e,
+                None if start < chunk.len() => chunk.len(),
+                None => break,
+            };
+            let line = &chunk[start..end];
+            start = end + 1;
+            let this_line = line_no;
+            line_no += 1;
+
+            let rec = match parser.parse(line) {
+                Ok(r) => r,
+                Err(reason) => {
+                    res.rejected += 1;
+                    if res.rejections.len() < MAX_REJECTIONS {
+                        res.rejections.push(Rejection {
+                            line: this_line,
+                            reason,
+                        });
+                    }
+                    continue;
+                }
+            };
+            res.accepted += 1;
+            let b = rec.time.div_euclid(bucket);
+
+            let mask: &[u64] = if words == 0 {
+                &[]
+            } else {
+                path_mask(classifier, paths, path_bytes, masks, line_mask, rec.path)
+            };
+
+            for (k, sli) in classifier.slis.iter().enumerate() {
+                if let Some(ri) = sli.path {
+                    if mask.get(ri / 64).is_none_or(|w| w >> (ri % 64) & 1 == 0) {
+                        continue;
+                    }
+                }
+                if !sli.methods.is_empty()
+                    && !sli
+                        .methods
+                        .iter()
+                        .any(|m| m.eq_ignore_ascii_case(rec.method))
+                {
+                    continue;
+                }
+                if let Some(h) = &sli.host {
+                    if !rec.host.is_some_and(|rh| rh.eq_ignore_ascii_case(h)) {
+                        continue;
+                    }
+                }
+                if let Some(s) = &sli.total_status {
+                    if !s.contains(rec.status) {
+                        continue;
+                    }
+                }
+                let latency_ok = match (&sli.latency, rec.request_time) {
+                    (None, _) => true,
+                    (Some(l), Some(t)) => l.holds(t),
+                    (Some(_), None) => {
+                        skipped[k] += 1;
+                        continue;
+                    }
+                };
+                let good = latency_ok
+                    && sli
+                        .good_status
+                        .as_ref()
+                        .is_none_or(|s| s.contains(rec.status));
+                agg.add(b, k, good);
+            }
+        }
+        res.lines = line_no;
+        agg.finish(&classifier.slis, bucket, &mut res.counts);
+        for (k, n) in skipped.into_iter().enumerate() {
+            if n > 0 {
+                if let Some(sli) = classifier.slis.get(k) {
+                    *res.skipped_no_latency.entry(sli.index).or_default() += n;
+                }
+            }
+        }
+        res
+    }
+}
+
+/// Regex results for `path`, from the cache or computed (and cached when small enough).
+#[inline]
+fn path_mask<'m>(
+    classifier: &Classifier,
+    paths: &mut PathMap,
+    path_bytes: &mut usize,
+    masks: &'m mut Vec<u64>,
+    line_mask: &'m mut [u64],
+    path: &str,
+) -> &'m [u64] {
+    let words = line_mask.len();
+    if let Some(&off) = paths.get(path.as_bytes()) {
+        let off = off as usize;
+        return masks.get(off..off + words).unwrap_or(&[]);
+    }
+    line_mask.fill(0);
+    for (i, re) in classifier.regexes.iter().enumerate() {
+        if re.is_match(path) {
+            line_mask[i / 64] |= 1 << (i % 64);
+        }
+    }
+    if path.len() > PATH_CACHE_MAX_KEY {
+        return line_mask;
+    }
+    if paths.len() >= PATH_CACHE_MAX_ENTRIES || *path_bytes >= PATH_CACHE_MAX_BYTES {
+        paths.clear();
+        masks.clear();
+        *path_bytes = 0;
+    }
+    let Ok(off) = u32::try_from(masks.len()) else {
+        return line_mask;
+    };
+    masks.extend_from_slice(line_mask);
+    paths.insert(path.as_bytes().into(), off);
+    *path_bytes += path.len();
+    line_mask
+}
+
+/// Counters for one chunk: a dense array over consecutive buckets (logs are nearly in time
+/// order), with a map for the rare far-off timestamp.
+struct Agg {
+    n: usize,
+    base: i64,
+    cells: Vec<Counts>,
+    sparse: HashMap<(usize, i64), Counts>,
+}
+
+impl Agg {
+    fn new(n: usize) -> Agg {
+        Agg {
+            n,
+            base: 0,
+            cells: Vec::new(),
+            sparse: HashMap::new(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, b: i64, k: usize, good: bool) {
+        if self.cells.is_empty() {
+            self.base = b;
+            self.cells.resize(self.n, Counts::default());
+        }
+        let buckets = (self.cells.len() / self.n) as i64;
+        let rel = b - self.base;
+        let cell = if (0..buckets).contains(&rel) {
+            rel as usize * self.n + k
+        } else if rel >= buckets && rel < DENSE_MAX_BUCKETS {
+            self.cells
+                .resize((rel as usize + 1) * self.n, Counts::default());
+            rel as usize * self.n + k
+        } else if rel < 0 && buckets - rel <= DENSE_MAX_BUCKETS {
+            let shift = (-rel) as usize * self.n;
+            self.cells
+                .splice(0..0, std::iter::repeat_n(Counts::default(), shift));
+            self.base = b;
+            k
+        } else {
+            let c = self.sparse.entry((k, b)).or_default();
+            c.total += 1;
+            c.good += u64::from(good);
+            return;
+        };
+        if let Some(c) = self.cells.get_mut(cell) {
+            c.total += 1;
+            c.good += u64::from(good);
+        }
+    }
+
+    fn finish(self, slis: &[CompiledSli], bucket: i64, out: &mut BTreeMap<(usize, i64), Counts>) {
+        let mut put = |k: usize, b: i64, c: Counts| {
+            if c.total == 0 {
+                return;
+            }
+            if let Some(sli) = slis.get(k) {
+                let e = out.entry((sli.index, b * bucket)).or_default();
+                e.good += c.good;
+                e.total += c.total;
+            }
+        };
+        if self.n > 0 {
+            for (i, row) in self.cells.chunks(self.n).enumerate() {
+                for (k, c) in row.iter().enumerate() {
+                    put(k, self.base + i as i64, *c);
+                }
+            }
+        }
+        for ((k, b), c) in self.sparse {
+            put(k, b, c);
+        }
+    }
+}
+
+/// Processes `chunk` with fresh caches. Prefer one [`Worker`] per thread for many chunks.
+pub fn process_chunk(
+    chunk: &[u8],
+    format: &LogFormat,
+    classifier: &Classifier,
+    bucket_seconds: u32,
+) -> ChunkResult {
+    Worker::new(format, classifier).process(chunk, bucket_seconds)
+}
+
+/// Length of the longest prefix of `buf` that ends at a line boundary (just after its last
+/// `\n`); 0 when there is none. Process `buf[..n]`, keep `buf[n..]` for the next read.
+pub fn split_at_line_boundary(buf: &[u8]) -> usize {
+    memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1)
+}
+
+/// Splits `buf` into pieces of about `target` bytes, each ending just after a `\n` (the last
+/// may end without one). A line longer than `target` makes one longer piece.
+pub fn line_chunks(buf: &[u8], target: usize) -> impl Iterator<Item = &[u8]> {
+    let target = target.max(1);
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = if rest.len() <= target {
+            rest.len()
+        } else {
+            match split_at_line_boundary(&rest[..target]) {
+                0 => memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |i| target + i + 1),
+                n => n,
+            }
+        };
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// Processes `buf` on `threads` threads in pieces of about `chunk_size` bytes and merges the
+/// results in order. Pure CPU work: call it from a blocking context.
+pub fn process_parallel(
+    buf: &[u8],
+    format: &LogFormat,
+    classifier: &Classifier,
+    bucket_seconds: u32,
+    threads: usize,
+    chunk_size: usize,
+) -> ChunkResult {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let chunks: Vec<&[u8]> = line_chunks(buf, chunk_size).collect();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, ChunkResult)>> = Mutex::new(Vec::with_capacity(chunks.len()));
+    let threads = threads.clamp(1, chunks.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut worker = Worker::new(format, classifier);
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    mine.push((i, worker.process(chunk, bucket_seconds)));
+                }
+                // A poisoned lock only means another worker panicked; keep its data anyway.
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(mine);
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_unstable_by_key(|(i, _)| *i);
+    let mut total = ChunkResult::default();
+    for (_, r) in results {
+        total.merge(r);
+    }
+    total
+}
