@@ -1,1 +1,83 @@
-fn main() {}
+//! `nines`: the command line. Argument parsing, output formats and exit codes only; the work
+//! happens in the library crates.
+
+mod app;
+mod cmd_check;
+mod cmd_demo;
+mod cmd_ingest;
+mod cmd_report;
+mod demo;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes: 0 success, 1 the input is invalid or the check failed, 2 usage error
+/// (clap's own), 3 a runtime failure (IO, database).
+pub const EXIT_INVALID: u8 = 1;
+pub const EXIT_RUNTIME: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "nines",
+    version,
+    about = "SLOs, error budgets and burn-rate alerts from the telemetry you already have",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate configuration files (native nines/v1 and OpenSLO v1) and report every error.
+    Check(cmd_check::Args),
+    /// Feed telemetry into the store.
+    #[command(subcommand)]
+    Ingest(cmd_ingest::Source),
+    /// Print SLIs, error budgets and burn rates.
+    Report(cmd_report::Args),
+    /// Write a deterministic example access log with an outage, ingest it and print the report.
+    Demo(cmd_demo::Args),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options shared by commands that open the store.
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Directory of the embedded store (created on first use).
+    #[arg(long, env = "NINES_DATA_DIR", default_value = "./nines-data")]
+    pub data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd_check::run(args),
+        Command::Ingest(source) => cmd_ingest::run(source),
+        Command::Report(args) => cmd_report::run(args),
+        Command::Demo(args) => cmd_demo::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if err.downcast_ref::<app::InvalidConfig>().is_some() => {
+            eprintln!("nines: {err}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(err) => {
+            eprintln!("nines: error: {err:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}

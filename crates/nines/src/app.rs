@@ -1,0 +1,90 @@
+//! Shared plumbing of the commands: loading the config, opening the store, evaluating.
+//! (Moves into the server crate's composition root once that exists.)
+
+use anyhow::Context;
+use slo::{SloReport, SloSpec};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The config was invalid; its diagnostics have been printed. Exit code 1.
+#[derive(Debug)]
+pub struct InvalidConfig(pub usize);
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the configuration has {} error(s)", self.0)
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
+/// Loads and validates the config, printing every diagnostic to stderr on failure.
+pub fn load_config(paths: &[PathBuf]) -> anyhow::Result<spec::Config> {
+    spec::load_files(paths).map_err(|diagnostics| {
+        for d in &diagnostics {
+            eprintln!("{d}");
+        }
+        anyhow::Error::new(InvalidConfig(diagnostics.len()))
+    })
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Opens (creating on first use) the embedded store under `data_dir`.
+pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
+    let path = data_dir.join("nines.db");
+    let store = store::SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Evaluates one SLO at `at` from its stored counters.
+pub async fn evaluate(store: &dyn store::Store, spec: &SloSpec, at: i64) -> anyhow::Result<SloReport> {
+    let from = slo::lookback_start(spec, at)?;
+    let rows = store
+        .counts(&spec.key(), from, at)
+        .await
+        .with_context(|| format!("reading counters of {}", spec.key()))?;
+    let series = slo::Series::build(
+        from,
+        at,
+        spec.bucket_seconds,
+        rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
+        &spec.exclusions,
+        spec.budgeting,
+    );
+    Ok(slo::evaluate(spec, &series, at)?)
+}
+
+/// Every SLO of the config (optionally one service's), in config order.
+pub fn selected_slos<'c>(config: &'c spec::Config, service: Option<&str>) -> Vec<&'c SloSpec> {
+    config
+        .services
+        .iter()
+        .filter(|s| service.is_none_or(|name| s.name == name))
+        .flat_map(|s| s.slos.iter().map(|slo| &slo.spec))
+        .collect()
+}
+
+/// Parses `--at`: RFC 3339, or "now".
+pub fn parse_at(text: Option<&str>) -> anyhow::Result<i64> {
+    match text {
+        None | Some("now") => Ok(jiff::Timestamp::now().as_second()),
+        Some(t) => t
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .with_context(|| format!("--at {t:?} is not an RFC 3339 time like 2023-11-15T00:00:00Z")),
+    }
+}
+
+pub fn format_time(at: i64) -> String {
+    jiff::Timestamp::from_second(at)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| at.to_string())
+}
