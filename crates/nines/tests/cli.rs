@@ -1,0 +1,272 @@
+//! The `nines` command line end to end: real files, the real SQLite store, real exit codes.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+const CONFIG: &str = r#"apiVersion: nines/v1
+services:
+  - name: checkout
+    slos:
+      - name: availability
+        sli:
+          kind: availability
+          source: access_log
+          total: { path: "^/api/" }
+          good: { status: "<500" }
+        objective: 99.9
+        window: 30d
+"#;
+
+fn nines() -> Command {
+    let mut cmd = Command::cargo_bin("nines").unwrap_or_else(|e| panic!("binary: {e}"));
+    cmd.env_remove("NINES_DATA_DIR").env("NO_COLOR", "1");
+    cmd
+}
+
+/// 2,000 API requests between 23:02 and 23:22 on 2023-11-14, 10 of them failing, plus
+/// static requests the SLI does not select: the example report of the foundation issue.
+fn example_log() -> String {
+    let mut log = String::new();
+    for minute in 0..20 {
+        for i in 0..100 {
+            let status = if minute < 10 && i == 0 { 500 } else { 200 };
+            let _ = writeln!(
+                log,
+                "10.0.0.1 - - [14/Nov/2023:23:{:02}:{:02} +0000] \"GET /api/cart?x=1 HTTP/1.1\" {status} 512 \"-\" \"test\" 0.012",
+                minute + 2,
+                i % 60
+            );
+        }
+        let _ = writeln!(
+            log,
+            "10.0.0.1 - - [14/Nov/2023:23:{:02}:30 +0000] \"GET /static/app.js HTTP/1.1\" 500 99 \"-\" \"test\"",
+            minute + 2
+        );
+    }
+    log
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    path.display().to_string()
+}
+
+fn json_report(dir: &Path, config: &str) -> Value {
+    let out = nines()
+        .args(["report", "--config", config, "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--at", "2023-11-15T00:00:00Z", "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("report: {e}"));
+    assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("report json: {e}"))
+}
+
+fn ingest(dir: &Path, config: &str, log: &str) -> std::process::Output {
+    nines()
+        .args(["ingest", "access-log", log, "--config", config, "--data-dir"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("ingest: {e}"))
+}
+
+#[test]
+fn ingest_then_report_reproduces_the_example_numbers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let log = write(dir.path(), "access.log", &example_log());
+    let out = ingest(dir.path(), &config, &log);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2020 lines, 2020 accepted, 0 rejected"), "{stdout}");
+
+    let report = json_report(dir.path(), &config);
+    assert_eq!(report["at"], "2023-11-15T00:00:00Z");
+    let slo = &report["slos"][0];
+    assert_eq!(slo["service"], "checkout");
+    assert_eq!(slo["slo"], "availability");
+    assert_eq!(slo["objective"], 0.999);
+    assert_eq!(slo["window"], "30d");
+    assert_eq!(slo["good"], 1990);
+    assert_eq!(slo["total"], 2000);
+    assert_eq!(slo["sli"], 0.995);
+    assert_eq!(slo["status"], "exhausted");
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap_or(f64::NAN) - want).abs() < 1e-9;
+    assert!(close(&slo["error_budget"]["allowed_bad"], 2.0), "{slo}");
+    assert!(close(&slo["error_budget"]["consumed"], 5.0), "{slo}");
+    assert!(close(&slo["error_budget"]["remaining"], -4.0), "{slo}");
+    assert!(close(&slo["error_budget"]["remaining_minutes"], -172.8), "{slo}");
+    for w in ["1h", "2h", "6h", "1d", "3d", "30d"] {
+        assert!(close(&slo["burn_rates"][w], 5.0), "burn {w}: {slo}");
+    }
+    assert!(close(&slo["burn_rates"]["5m"], 0.0));
+    assert!(close(&slo["burn_rates"]["30m"], 0.0));
+    assert!(slo["time_to_exhaustion_seconds"].is_null());
+}
+
+#[test]
+fn rerunning_ingest_reads_only_new_lines() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let log = write(dir.path(), "access.log", &example_log());
+    assert!(ingest(dir.path(), &config, &log).status.success());
+
+    let again = ingest(dir.path(), &config, &log);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("0 lines, 0 accepted"), "{stdout}");
+    assert!(stdout.contains("resumed at line 2021"), "{stdout}");
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 2000);
+
+    // Appended lines are picked up, and only they.
+    let mut text = example_log();
+    text.push_str("10.0.0.2 - - [14/Nov/2023:23:40:00 +0000] \"POST /api/pay HTTP/1.1\" 503 0 \"-\" \"t\" 0.5\n");
+    std::fs::write(&log, text).unwrap_or_else(|e| panic!("{e}"));
+    let third = ingest(dir.path(), &config, &log);
+    assert!(String::from_utf8_lossy(&third.stdout).contains("1 lines, 1 accepted"));
+    let slo = &json_report(dir.path(), &config)["slos"][0];
+    assert_eq!(slo["total"], 2001);
+    assert_eq!(slo["good"], 1990);
+
+    // --from-start reads everything again (and counts it again, by design).
+    let forced = nines()
+        .args(["ingest", "access-log", &log, "--config", &config, "--from-start", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("2021 lines"));
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 4001);
+}
+
+#[test]
+fn a_replaced_file_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let log = write(dir.path(), "access.log", &example_log());
+    assert!(ingest(dir.path(), &config, &log).status.success());
+    // Rotation: a new, shorter file at the same path.
+    write(dir.path(), "access.log", "10.0.0.9 - - [14/Nov/2023:23:50:00 +0000] \"GET /api/x HTTP/1.1\" 200 1 \"-\" \"t\"\n");
+    let out = ingest(dir.path(), &config, &log);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replaced or truncated"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 lines, 1 accepted"));
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 2001);
+}
+
+#[test]
+fn malformed_lines_are_reported_with_line_numbers_and_the_rest_counts() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let mut lines: Vec<String> = example_log().lines().map(str::to_string).collect();
+    lines.insert(4, "this is not an access log line".into());
+    lines.insert(9, "10.0.0.1 - - [99/Foo/2023:23:02:00 +0000] \"GET /api/cart HTTP/1.1\" 200 1 \"-\" \"t\"".into());
+    let log = write(dir.path(), "access.log", &(lines.join("\n") + "\n"));
+    let out = ingest(dir.path(), &config, &log);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{log}:5: rejected")), "{stderr}");
+    assert!(stderr.contains(&format!("{log}:10: rejected")), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2022 lines, 2020 accepted, 2 rejected"));
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 2000);
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let out = nines()
+        .args(["ingest", "access-log", "-", "--config", &config, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .write_stdin(example_log())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["good"], 1990);
+}
+
+#[test]
+fn report_renders_table_and_csv() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let log = write(dir.path(), "access.log", &example_log());
+    assert!(ingest(dir.path(), &config, &log).status.success());
+    let table = nines()
+        .args(["report", "--config", &config, "--at", "2023-11-15T00:00:00Z", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("checkout/availability"), "{table}");
+    assert!(table.contains("99.500%") && table.contains("99.9%") && table.contains("exhausted"), "{table}");
+    assert!(table.contains(&"░".repeat(20)), "an exhausted budget shows an empty bar: {table}");
+
+    let csv = nines()
+        .args(["report", "--config", &config, "--at", "2023-11-15T00:00:00Z", "-o", "csv", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    let mut rows = csv.lines();
+    let header = rows.next().unwrap_or_default();
+    assert!(header.starts_with("service,slo,objective,window,good,total,sli,status"), "{header}");
+    assert!(rows.next().unwrap_or_default().starts_with("checkout,availability,0.999,30d,1990,2000,0.995,exhausted"));
+}
+
+#[test]
+fn check_exit_codes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let good = write(dir.path(), "good.yaml", CONFIG);
+    nines().args(["check", &good]).assert().code(0);
+
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &CONFIG.replace("objective: 99.9", "objective: 120").replace("window: 30d", "window: 30x"),
+    );
+    let out = nines().args(["check", &bad]).output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both errors at once, each as file:line:col: path: message.
+    assert!(stderr.contains(&format!("{bad}:11:20: services[0].slos[0].objective:")), "{stderr}");
+    assert!(stderr.contains(&format!("{bad}:12:17: services[0].slos[0].window:")), "{stderr}");
+
+    nines().arg("check").assert().code(2);
+    nines().args(["report", "--config", &bad]).assert().code(1);
+    nines().args(["check", "/nonexistent/nines.yaml"]).assert().code(1);
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["check", "--help"],
+        vec!["ingest", "--help"],
+        vec!["ingest", "access-log", "--help"],
+        vec!["report", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        nines().args(&args).assert().success();
+    }
+}
+
+#[test]
+fn demo_prints_a_report_with_moved_budgets() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = nines()
+        .args(["demo", "--lines", "50000", "-o", "json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json_start = stdout.find("{\n").unwrap_or(0);
+    let report: Value = serde_json::from_str(&stdout[json_start..]).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["at"], "2023-11-15T00:00:00Z");
+    let slos = report["slos"].as_array().cloned().unwrap_or_default();
+    assert_eq!(slos.len(), 3);
+    let availability = &slos[0];
+    assert!(availability["total"].as_u64().unwrap_or(0) > 10_000);
+    let consumed = availability["error_budget"]["consumed"].as_f64().unwrap_or(0.0);
+    assert!(consumed > 0.2, "the outage must spend budget: {consumed}");
+}
