@@ -1,0 +1,85 @@
+//! The one error type of the store crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a store. Messages are lowercase and say what was being done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("creating the data directory {path}: {source}", path = path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("opening the database at {path}: {source}", path = path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("migrating the database at {path} to schema version {version}: {source}", path = path.display())]
+    Migrate {
+        path: PathBuf,
+        version: u32,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error(
+        "the database at {path} has schema version {found}, but this binary knows only up to {supported}: \
+         upgrade nines (or point it at another data directory)",
+        path = path.display()
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: u32,
+    },
+
+    #[error("invalid counter delta for {series} at bucket {bucket_start}: {reason}")]
+    InvalidDelta {
+        series: String,
+        bucket_start: i64,
+        reason: &'static str,
+    },
+
+    #[error("invalid file position for {file}: {reason}")]
+    InvalidPosition { file: String, reason: &'static str },
+
+    #[error("counter overflow for {series} at bucket {bucket_start}: a bucket holds at most {max} events", max = i64::MAX)]
+    CounterOverflow { series: String, bucket_start: i64 },
+
+    #[error("{operation}: {source}")]
+    Query {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("the database holds an impossible value: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// A stable, machine-readable code, so errors that cross the API can be matched without parsing text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::CreateDir { .. } => "store.create_dir",
+            StoreError::Open { .. } => "store.open",
+            StoreError::Migrate { .. } => "store.migrate",
+            StoreError::SchemaTooNew { .. } => "store.schema_too_new",
+            StoreError::InvalidDelta { .. } => "store.invalid_delta",
+            StoreError::InvalidPosition { .. } => "store.invalid_position",
+            StoreError::CounterOverflow { .. } => "store.counter_overflow",
+            StoreError::Query { .. } => "store.query",
+            StoreError::Corrupt(_) => "store.corrupt",
+        }
+    }
+
+    pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { operation, source }
+    }
+}

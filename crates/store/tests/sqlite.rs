@@ -1,0 +1,140 @@
+//! The conformance suite against SQLite, plus what only a file-backed store has: directories, migrations,
+//! and refusing a database from a newer nines.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use store::conformance::{Failure, Fixture};
+use store::{SqliteStore, Store, StoreError, SCHEMA_VERSION};
+
+/// A database file in its own temporary directory; every `open` reopens that same file.
+struct SqliteFixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+#[async_trait]
+impl Fixture for SqliteFixture {
+    async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(&self.path).await?))
+    }
+}
+
+async fn fixture() -> Result<SqliteFixture, Failure> {
+    let dir = tempfile::tempdir().map_err(Failure::setup)?;
+    let path = dir.path().join("nines.db");
+    Ok(SqliteFixture { _dir: dir, path })
+}
+
+mod conformance {
+    use super::fixture;
+    store::conformance_tests!(fixture);
+}
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+#[tokio::test]
+async fn open_creates_the_directory_and_the_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("data").join("nested").join("nines.db");
+    let store = SqliteStore::open(&path).await?;
+    assert!(path.is_file(), "{} was not created", path.display());
+    assert_eq!(store.path(), path.as_path());
+    assert_eq!(store.backend(), "sqlite");
+    store.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn reopening_does_not_migrate_again() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    SqliteStore::open(&path).await?.close().await?;
+    let store = SqliteStore::open(&path).await?;
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+    store.close().await?;
+
+    let mut conn = raw_connection(&path).await?;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&mut conn)
+        .await?;
+    assert_eq!(rows, i64::from(SCHEMA_VERSION), "one row per migration");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refuses_a_database_from_a_newer_binary() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    SqliteStore::open(&path).await?.close().await?;
+    let newer = i64::from(SCHEMA_VERSION) + 1;
+    {
+        let mut conn = raw_connection(&path).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, 'future', 0)",
+        )
+        .bind(newer)
+        .execute(&mut conn)
+        .await?;
+    }
+    match SqliteStore::open(&path).await {
+        Ok(_) => panic!("a database at schema version {newer} was opened"),
+        Err(e) => {
+            assert_eq!(e.code(), "store.schema_too_new");
+            let message = e.to_string();
+            assert!(
+                message.contains(&format!("schema version {newer}")),
+                "{message}"
+            );
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("upgrade nines"), "{message}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_an_open_error_naming_the_path() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    std::fs::write(&path, vec![b'x'; 8192])?;
+    match SqliteStore::open(&path).await {
+        Ok(_) => panic!("a file of junk was opened as a database"),
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                matches!(e.code(), "store.open" | "store.migrate"),
+                "{}: {message}",
+                e.code()
+            );
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.starts_with(|c: char| c.is_lowercase()), "{message}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_that_cannot_be_created_is_a_clear_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"")?;
+    match SqliteStore::open(&file.join("sub").join("nines.db")).await {
+        Ok(_) => panic!("opened a database below a regular file"),
+        Err(e) => {
+            assert_eq!(e.code(), "store.create_dir");
+            assert!(
+                e.to_string().starts_with("creating the data directory"),
+                "{e}"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn raw_connection(path: &std::path::Path) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::SqliteConnection::connect_with(&sqlx::sqlite::SqliteConnectOptions::new().filename(path))
+        .await
+}
