@@ -326,8 +326,13 @@ pub async fn empty_results(fx: &dyn Fixture) -> Result<(), Failure> {
         vec![],
     )?;
     ensure_eq(
-        "counts outside the data",
+        "counts after the data",
         s.counts("web/avail", 60, 6000).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "counts ending where the data starts",
+        s.counts("web/avail", -6000, 0).await?,
         vec![],
     )
 }
@@ -460,9 +465,11 @@ pub async fn atomic_counts_and_positions(fx: &dyn Fixture) -> Result<(), Failure
         positions: vec![pos(path, 20, 2, "f"), pos("/var/log/new.log", 5, 1, "n")],
     };
     let result = s.commit_ingest(&failing).await;
-    ensure(result.is_err(), || {
-        "a commit pushing a bucket past MAX_COUNT succeeded".to_owned()
-    })?;
+    ensure_eq(
+        "error code of a commit pushing a bucket past MAX_COUNT",
+        result.map_err(|e| e.code()),
+        Err("store.counter_overflow"),
+    )?;
     let after = (
         all(&*s, "atomic/a").await?,
         s.series().await?,

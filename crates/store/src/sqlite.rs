@@ -238,26 +238,44 @@ impl Store for SqliteStore {
             rows.push([id, bucket, to_i64(good), to_i64(total)]);
         }
 
-        let mut rest = rows.as_slice();
-        while !rest.is_empty() {
-            let Some((n, sql)) = pick_statement(&self.upserts, rest.len()) else {
+        let mut start = 0;
+        while start < rows.len() {
+            let Some((n, sql)) = pick_statement(&self.upserts, rows.len() - start) else {
                 break; // unreachable: a one-row statement always exists
             };
-            let (chunk, tail) = rest.split_at(*n);
+            let n = *n;
+            let chunk = &rows[start..start + n];
             let mut query = sqlx::query(AssertSqlSafe(Arc::clone(sql)));
             for row in chunk {
                 for value in row {
                     query = query.bind(*value);
                 }
             }
-            query.execute(&mut *tx).await.map_err(|source| {
-                // The CHECK/STRICT constraints are what catch a sum beyond 64 bits.
-                StoreError::Query {
+            if let Err(source) = query.execute(&mut *tx).await {
+                // STRICT refuses the REAL that an overflowing sum becomes; name the bucket that overflowed.
+                let keys = prepared.deltas.keys().skip(start).take(n);
+                for (&(series, bucket), row) in keys.zip(chunk) {
+                    let stored: Option<i64> = sqlx::query_scalar(
+                        "SELECT total FROM counters WHERE series_id = ? AND bucket_start = ?",
+                    )
+                    .bind(row[0])
+                    .bind(row[1])
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("checking counters for overflow"))?;
+                    if stored.is_some_and(|t| t.checked_add(row[3]).is_none()) {
+                        return Err(StoreError::CounterOverflow {
+                            series: series.to_owned(),
+                            bucket_start: bucket,
+                        });
+                    }
+                }
+                return Err(StoreError::Query {
                     operation: "adding counters",
                     source,
-                }
-            })?;
-            rest = tail;
+                });
+            }
+            start += n;
         }
 
         for position in prepared.positions.values() {

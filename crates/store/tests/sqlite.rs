@@ -138,3 +138,28 @@ async fn raw_connection(path: &std::path::Path) -> Result<sqlx::SqliteConnection
     sqlx::SqliteConnection::connect_with(&sqlx::sqlite::SqliteConnectOptions::new().filename(path))
         .await
 }
+
+#[tokio::test]
+async fn an_overflowing_sum_fails_with_a_message_that_says_so() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&dir.path().join("nines.db")).await?;
+    let delta = |total| store::IngestBatch {
+        deltas: vec![store::CounterDelta {
+            series: "big/avail".into(),
+            bucket_start: 0,
+            good: 0,
+            total,
+        }],
+        positions: Vec::new(),
+    };
+    store.commit_ingest(&delta(store::MAX_COUNT)).await?;
+    match store.commit_ingest(&delta(1)).await {
+        Ok(()) => panic!("a sum past MAX_COUNT was stored"),
+        Err(e) => {
+            assert_eq!(e.code(), "store.counter_overflow", "{e}");
+            assert!(e.to_string().contains("big/avail"), "{e}");
+        }
+    }
+    store.close().await?;
+    Ok(())
+}
