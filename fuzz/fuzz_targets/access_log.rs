@@ -3,13 +3,12 @@
 #![no_main]
 
 use ingest::{
-    parse_combined, process_chunk, split_at_line_boundary, ChunkResult, Classifier,
-    GoodCondition, JsonFields, JsonParser, LatencyBound, LogFormat, Selector, SliMatcher,
-    StatusSet,
+    parse_combined, process_chunk, split_at_line_boundary, ChunkResult, Classifier, GoodCondition,
+    JsonFields, JsonParser, LatencyBound, LogFormat, Selector, SliMatcher, StatusSet,
 };
 use libfuzzer_sys::fuzz_target;
 
-fn classifier() -> Classifier {
+fn build() -> Classifier {
     let avail = SliMatcher {
         total: Selector::default(),
         good: GoodCondition {
@@ -29,6 +28,12 @@ fn classifier() -> Classifier {
     Classifier::new([(0, avail), (1, api)])
 }
 
+/// Built once: compiling regexes per input would dominate the run.
+fn classifier() -> &'static Classifier {
+    static C: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
+    C.get_or_init(build)
+}
+
 fuzz_target!(|data: &[u8]| {
     let _ = parse_combined(data);
     let mut json = JsonParser::new(JsonFields::default());
@@ -36,12 +41,12 @@ fuzz_target!(|data: &[u8]| {
 
     let c = classifier();
     for format in [LogFormat::Combined, LogFormat::Json(JsonFields::default())] {
-        let whole = process_chunk(data, &format, &c, 60);
+        let whole = process_chunk(data, &format, c, 60);
         assert_eq!(whole.accepted + whole.rejected, whole.lines);
         // Split in the middle at a line boundary: the merge must equal the whole.
         let cut = split_at_line_boundary(&data[..data.len() / 2]);
-        let mut merged: ChunkResult = process_chunk(&data[..cut], &format, &c, 60);
-        merged.merge(process_chunk(&data[cut..], &format, &c, 60));
+        let mut merged: ChunkResult = process_chunk(&data[..cut], &format, c, 60);
+        merged.merge(process_chunk(&data[cut..], &format, c, 60));
         assert_eq!(merged, whole);
     }
 });

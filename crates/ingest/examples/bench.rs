@@ -119,7 +119,9 @@ fn main() {
         log.len() as f64 / (1 << 20) as f64
     );
 
-    for round in 0..3 {
+    // Other work on the machine inflates single rounds: report the best of five as well.
+    let (mut best1, mut best2) = (f64::MAX, f64::MAX);
+    for round in 0..5 {
         let t = Instant::now();
         let r = process_chunk(&log, &format, &c, 60);
         let single = t.elapsed();
@@ -127,6 +129,8 @@ fn main() {
         let p = process_parallel(&log, &format, &c, 60, 2, 2 << 20);
         let dual = t.elapsed();
         assert_eq!(r, p, "parallel result differs");
+        best1 = best1.min(single.as_nanos() as f64 / lines as f64);
+        best2 = best2.min(dual.as_nanos() as f64 / lines as f64);
         assert_eq!(r.accepted as usize, lines);
         println!(
             "round {round}: 1 thread {:.1} ns/line ({:.1} M lines/s), 2 threads {:.1} ns/line ({:.1} M lines/s)",
@@ -150,4 +154,5 @@ fn main() {
             );
         }
     }
+    println!("best: 1 thread {best1:.1} ns/line, 2 threads {best2:.1} ns/line");
 }

@@ -384,6 +384,8 @@ fn path_mask<'m>(
 struct Agg {
     n: usize,
     base: i64,
+    /// `cells.len() / n`, kept to avoid a division per increment.
+    buckets: i64,
     cells: Vec<Counts>,
     sparse: HashMap<(usize, i64), Counts>,
 }
@@ -393,6 +395,7 @@ impl Agg {
         Agg {
             n,
             base: 0,
+            buckets: 0,
             cells: Vec::new(),
             sparse: HashMap::new(),
         }
@@ -403,20 +406,23 @@ impl Agg {
         if self.cells.is_empty() {
             self.base = b;
             self.cells.resize(self.n, Counts::default());
+            self.buckets = 1;
         }
-        let buckets = (self.cells.len() / self.n) as i64;
+        let buckets = self.buckets;
         let rel = b - self.base;
         let cell = if (0..buckets).contains(&rel) {
             rel as usize * self.n + k
         } else if rel >= buckets && rel < DENSE_MAX_BUCKETS {
             self.cells
                 .resize((rel as usize + 1) * self.n, Counts::default());
+            self.buckets = rel + 1;
             rel as usize * self.n + k
         } else if rel < 0 && buckets - rel <= DENSE_MAX_BUCKETS {
             let shift = (-rel) as usize * self.n;
             self.cells
                 .splice(0..0, std::iter::repeat_n(Counts::default(), shift));
             self.base = b;
+            self.buckets = buckets - rel;
             k
         } else {
             let c = self.sparse.entry((k, b)).or_default();

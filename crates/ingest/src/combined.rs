@@ -31,6 +31,7 @@ impl CombinedParser {
     }
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
+    #[inline]
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, ParseError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -65,7 +66,7 @@ impl CombinedParser {
         let (bytes, rest) = match rest {
             [] => (None, rest),
             [b' ', tail @ ..] => {
-                let end = memchr(b' ', tail).unwrap_or(tail.len());
+                let end = tail.iter().position(|c| *c == b' ').unwrap_or(tail.len());
                 let tok = &tail[..end];
                 let bytes = match tok {
                     b"-" => None,
@@ -91,7 +92,7 @@ impl CombinedParser {
             return Err(ParseError::Unterminated);
         }
         let tail = trim_start(tail);
-        let tok = &tail[..memchr(b' ', tail).unwrap_or(tail.len())];
+        let tok = &tail[..tail.iter().position(|c| *c == b' ').unwrap_or(tail.len())];
         let request_time = match tok {
             b"" | b"-" => None,
             _ => Some(parse_seconds(tok).ok_or(ParseError::BadRequestTime)?),
@@ -148,38 +149,52 @@ fn closing_quote(line: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+#[inline]
 /// `METHOD URI [PROTOCOL]` → (method, path without query). Shared with the JSON parser for
 /// its `request` field.
 pub(crate) fn split_request(req: &[u8]) -> Result<(&str, &str), ParseError> {
     if req.is_empty() || req == b"-" {
         return Err(ParseError::MissingRequest);
     }
-    let sp = memchr(b' ', req).ok_or(ParseError::BadRequest)?;
-    let method = &req[..sp];
-    if method.is_empty()
-        || method.len() > 32
-        || !method
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-    {
+    // A byte loop beats memchr on tokens this short.
+    let sp = req
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_'))
+        .ok_or(ParseError::BadRequest)?;
+    if sp == 0 || sp > 32 || req[sp] != b' ' {
         return Err(ParseError::BadRequest);
     }
+    let method = &req[..sp];
     let mut uri = &req[sp + 1..];
     // Drop the protocol; a URI may itself contain raw spaces, so cut at the last one.
-    if let Some(last) = memrchr(b' ', uri) {
+    // Fast path for the usual ` HTTP/x.y`.
+    let n = uri.len();
+    if n > 9 && &uri[n - 9..n - 3] == b" HTTP/" {
+        uri = &uri[..n - 9];
+    } else if let Some(last) = memrchr(b' ', uri) {
         if uri[last + 1..].starts_with(b"HTTP/") {
             uri = &uri[..last];
         }
     }
     let path = path_of(uri).ok_or(ParseError::BadRequest)?;
+    if path.as_ptr() == uri.as_ptr() && uri.as_ptr() == req[sp + 1..].as_ptr() {
+        // Usual case: method and path are one contiguous span, so one UTF-8 check covers both.
+        let both =
+            std::str::from_utf8(&req[..sp + 1 + path.len()]).map_err(|_| ParseError::NotUtf8)?;
+        return match (both.get(..sp), both.get(sp + 1..)) {
+            (Some(m), Some(p)) => Ok((m, p)),
+            _ => Err(ParseError::BadRequest),
+        };
+    }
     let method = std::str::from_utf8(method).map_err(|_| ParseError::BadRequest)?;
     let path = std::str::from_utf8(path).map_err(|_| ParseError::NotUtf8)?;
     Ok((method, path))
 }
 
 /// The path part of a request target: no query, no scheme and authority (proxy requests).
+#[inline]
 pub(crate) fn path_of(uri: &[u8]) -> Option<&[u8]> {
-    let mut uri = match memchr(b'?', uri) {
+    let mut uri = match uri.iter().position(|c| *c == b'?') {
         Some(q) => &uri[..q],
         None => uri,
     };

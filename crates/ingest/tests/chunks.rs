@@ -77,7 +77,10 @@ fn counts_by_sli_and_bucket() {
             reason: ParseError::MissingTime
         }]
     );
-    assert_eq!(r.skipped_no_latency.into_iter().collect::<Vec<_>>(), vec![(9, 1)]);
+    assert_eq!(
+        r.skipped_no_latency.into_iter().collect::<Vec<_>>(),
+        vec![(9, 1)]
+    );
 }
 
 #[test]
@@ -186,7 +189,10 @@ fn line_boundaries() {
     assert_eq!(split_at_line_boundary(b"a\nbc"), 2);
     assert_eq!(split_at_line_boundary(b"a\nb\n"), 4);
     let pieces: Vec<&[u8]> = line_chunks(b"aaaa\nb\nc\nddddddd\ne", 3).collect();
-    assert_eq!(pieces, vec![&b"aaaa\n"[..], b"b\n", b"c\n", b"ddddddd\n", b"e"]);
+    assert_eq!(
+        pieces,
+        vec![&b"aaaa\n"[..], b"b\n", b"c\n", b"ddddddd\n", b"e"]
+    );
     let pieces: Vec<&[u8]> = line_chunks(b"a\nb\nc\n", 4).collect();
     assert_eq!(pieces, vec![&b"a\nb\n"[..], b"c\n"]);
 }
