@@ -1,0 +1,321 @@
+//! The validated configuration: what the rest of nines reads.
+
+use std::fmt;
+
+/// Everything loaded from the configuration files, all references resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Services in the order they were first defined.
+    pub services: Vec<ServiceConfig>,
+    /// OpenSLO `DataSource` documents.
+    pub data_sources: Vec<DataSource>,
+    /// OpenSLO `AlertPolicy` documents and alert policies written inline in SLOs.
+    pub alert_policies: Vec<AlertPolicy>,
+    /// OpenSLO `AlertCondition` documents and conditions written inline in alert policies.
+    pub alert_conditions: Vec<AlertCondition>,
+    /// OpenSLO `AlertNotificationTarget` documents and targets written inline.
+    pub notification_targets: Vec<NotificationTarget>,
+}
+
+impl Config {
+    /// Every SLO of every service.
+    pub fn slos(&self) -> impl Iterator<Item = &SloConfig> {
+        self.services.iter().flat_map(|s| s.slos.iter())
+    }
+
+    /// The SLO with the key `service/name`.
+    pub fn slo(&self, key: &str) -> Option<&SloConfig> {
+        self.slos().find(|slo| slo.spec.key() == key)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub description: Option<String>,
+    pub slos: Vec<SloConfig>,
+    /// Where the service was declared (for OpenSLO services known only through an SLO's
+    /// `spec.service`, that SLO's location).
+    pub origin: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct SloConfig {
+    /// The resolved SLO: service, name, objective (ratio), window, budgeting, exclusions.
+    pub spec: slo::SloSpec,
+    pub description: Option<String>,
+    pub sli: SliConfig,
+    /// The budgeting method as written. `spec.budgeting` holds what the SLO maths supports:
+    /// `RatioTimeslices` is represented there as `Occurrences` until the maths has it.
+    pub budgeting_method: BudgetingMethod,
+    /// Names of the alert policies (in [`Config::alert_policies`]) attached to the SLO.
+    pub alert_policies: Vec<String>,
+    /// Which format the SLO was written in.
+    pub format: Format,
+    /// Where the SLO was defined.
+    pub origin: Location,
+}
+
+/// The configuration format a definition came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `apiVersion: nines/v1`.
+    Native,
+    /// `apiVersion: openslo/v1`.
+    OpenSlo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetingMethod {
+    /// Count events.
+    Occurrences,
+    /// Count good slices: a slice is good when its ratio reaches the slice target.
+    Timeslices,
+    /// Average the per-slice ratios (OpenSLO `RatioTimeslices`).
+    RatioTimeslices,
+}
+
+/// A position in a configuration file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SliConfig {
+    pub kind: SliKind,
+    pub source: SourceKind,
+    pub query: SliQuery,
+}
+
+/// What an SLI measures. Every kind is the same maths (good / total); the kind documents
+/// intent and enables kind-specific checks (a latency SLI needs a latency condition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliKind {
+    Availability,
+    Latency,
+    Freshness,
+    Correctness,
+    Durability,
+    Throughput,
+}
+
+impl SliKind {
+    pub const ALL: [(&'static str, SliKind); 6] = [
+        ("availability", SliKind::Availability),
+        ("latency", SliKind::Latency),
+        ("freshness", SliKind::Freshness),
+        ("correctness", SliKind::Correctness),
+        ("durability", SliKind::Durability),
+        ("throughput", SliKind::Throughput),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SliKind::Availability => "availability",
+            SliKind::Latency => "latency",
+            SliKind::Freshness => "freshness",
+            SliKind::Correctness => "correctness",
+            SliKind::Durability => "durability",
+            SliKind::Throughput => "throughput",
+        }
+    }
+}
+
+/// Where an SLI's events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Web server access logs.
+    AccessLog,
+    /// JSON events posted by clients.
+    Events,
+    /// Prometheus remote-write.
+    RemoteWrite,
+    /// OTLP metrics and traces.
+    Otlp,
+    /// PromQL queries against a Prometheus-compatible server.
+    Prometheus,
+    /// A metric source nines cannot read yet (an OpenSLO `metricSource.type` such as
+    /// `Datadog`), kept as data.
+    External(String),
+}
+
+impl SourceKind {
+    /// The native spellings.
+    pub const NATIVE: [(&'static str, SourceKind); 5] = [
+        ("access_log", SourceKind::AccessLog),
+        ("events", SourceKind::Events),
+        ("remote_write", SourceKind::RemoteWrite),
+        ("otlp", SourceKind::Otlp),
+        ("prometheus", SourceKind::Prometheus),
+    ];
+
+    /// Whether the SLI is written as metric selectors / PromQL strings rather than
+    /// record matchers.
+    pub fn uses_queries(&self) -> bool {
+        matches!(self, SourceKind::RemoteWrite | SourceKind::Prometheus)
+    }
+}
+
+/// How good and total events are selected.
+#[derive(Debug, Clone)]
+pub enum SliQuery {
+    /// Record matchers (access logs, events, OTLP).
+    Matchers(ingest::SliMatcher),
+    /// Metric selectors (remote-write) or PromQL (Prometheus). At least one of `good` and
+    /// `bad` is set.
+    Queries {
+        total: String,
+        good: Option<String>,
+        bad: Option<String>,
+    },
+    /// An OpenSLO ratio metric from a source nines cannot read yet, kept as written.
+    Ratio {
+        total: Option<MetricSource>,
+        good: Option<MetricSource>,
+        bad: Option<MetricSource>,
+    },
+    /// An OpenSLO raw ratio metric: the source already reports a success (or failure) ratio.
+    RawRatio {
+        metric: MetricSource,
+        raw_type: RawType,
+    },
+    /// An OpenSLO threshold metric: an event is good when `metric op value` holds.
+    Threshold {
+        metric: MetricSource,
+        op: ThresholdOp,
+        value: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawType {
+    Success,
+    Failure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdOp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl ThresholdOp {
+    /// Whether `measured op threshold` holds.
+    pub fn holds(self, measured: f64, threshold: f64) -> bool {
+        match self {
+            ThresholdOp::Lt => measured < threshold,
+            ThresholdOp::Lte => measured <= threshold,
+            ThresholdOp::Gt => measured > threshold,
+            ThresholdOp::Gte => measured >= threshold,
+        }
+    }
+}
+
+/// An OpenSLO metric source, resolved through `metricSourceRef` when it names a DataSource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSource {
+    /// The source type (`Prometheus`, `Datadog`, ...), from the metric source or the
+    /// referenced DataSource.
+    pub source_type: String,
+    pub source_ref: Option<String>,
+    /// The source-specific query fields, as written.
+    pub spec: Value,
+}
+
+impl MetricSource {
+    /// The PromQL of a Prometheus source (`spec.query` or `spec.promql`).
+    pub fn promql(&self) -> Option<&str> {
+        ["query", "promql"]
+            .iter()
+            .find_map(|key| self.spec.get(key).and_then(Value::as_str))
+    }
+}
+
+/// Free-form data kept from the configuration (OpenSLO `spec` and `connectionDetails`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// OpenSLO `DataSource`.
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    pub name: String,
+    pub description: Option<String>,
+    pub source_type: String,
+    pub connection_details: Value,
+    pub origin: Location,
+}
+
+/// OpenSLO `AlertPolicy`, references resolved to names.
+#[derive(Debug, Clone)]
+pub struct AlertPolicy {
+    pub name: String,
+    pub description: Option<String>,
+    pub alert_when_no_data: bool,
+    pub alert_when_resolved: bool,
+    pub alert_when_breaching: bool,
+    /// Names of conditions in [`Config::alert_conditions`].
+    pub conditions: Vec<String>,
+    /// Names of targets in [`Config::notification_targets`].
+    pub notification_targets: Vec<String>,
+    pub origin: Location,
+}
+
+/// OpenSLO `AlertCondition` (kind `burnrate`).
+#[derive(Debug, Clone)]
+pub struct AlertCondition {
+    pub name: String,
+    pub description: Option<String>,
+    pub severity: String,
+    pub op: ThresholdOp,
+    /// The burn rate threshold.
+    pub threshold: f64,
+    /// Seconds.
+    pub lookback_window: i64,
+    /// Seconds the condition must hold before the alert fires.
+    pub alert_after: Option<i64>,
+    pub origin: Location,
+}
+
+/// OpenSLO `AlertNotificationTarget`.
+#[derive(Debug, Clone)]
+pub struct NotificationTarget {
+    pub name: String,
+    pub description: Option<String>,
+    pub target: String,
+    pub origin: Location,
+}

@@ -1,0 +1,516 @@
+//! The native format, `apiVersion: nines/v1`.
+//!
+//! Each top-level key has its own reader in [`SECTIONS`]; adding a key (`alerting:`,
+//! `store:`, ...) is one entry there plus its function.
+
+use ingest::{GoodCondition, LatencyBound, Selector, SliMatcher, StatusSet};
+
+use crate::assemble::{location, Builder};
+use crate::common;
+use crate::diag::{Path, Sink};
+use crate::model::{BudgetingMethod, Format, SliConfig, SliKind, SliQuery, SloConfig, SourceKind};
+use crate::node::{Kind, Node};
+use crate::reader::{self, fields, Fields};
+
+pub(crate) const API_VERSION: &str = "nines/v1";
+
+type Section = fn(&mut Sink, &Node, &Path, &mut Builder);
+
+/// The top-level keys of a native document and their readers. `apiVersion` is checked by
+/// the dispatcher in `lib.rs`.
+const SECTIONS: &[(&str, Section)] = &[("apiVersion", |_, _, _, _| {}), ("services", services)];
+
+/// Reads one native document.
+pub(crate) fn document(sink: &mut Sink, doc: &Node, builder: &mut Builder) {
+    let names: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
+    let Some(top) = fields(sink, doc, &Path::root(), &names) else {
+        return;
+    };
+    for (name, read) in SECTIONS {
+        if let Some(node) = top.get(name) {
+            read(sink, node, &top.path(name), builder);
+        }
+    }
+}
+
+fn services(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
+    for (item, path) in reader::list(sink, node, path) {
+        service(sink, item, &path, builder);
+    }
+}
+
+fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
+    let Some(f) = fields(sink, node, path, &["name", "description", "slos"]) else {
+        return;
+    };
+    let name_node = f.required(sink, "name");
+    let name = name_node.and_then(|n| common::name(sink, n, &f.path("name")));
+    let description = f.opt_str(sink, "description").map(str::to_string);
+    let index = match (&name, name_node) {
+        (Some(name), Some(name_node)) => {
+            builder.declare_service(sink, name, description, name_node.pos, &f.path("name"))
+        }
+        _ => None,
+    };
+    for (item, slo_path) in f.list(sink, "slos") {
+        let Some(parsed) = slo(sink, item, &slo_path, name.as_deref().unwrap_or("")) else {
+            continue;
+        };
+        if let Some(index) = index {
+            builder.add_slo(
+                sink,
+                index,
+                parsed.config,
+                parsed.name_pos,
+                &slo_path.key("name"),
+            );
+        }
+    }
+}
+
+struct ParsedSlo {
+    config: SloConfig,
+    name_pos: crate::node::Pos,
+}
+
+const SLO_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "sli",
+    "objective",
+    "window",
+    "budgeting",
+    "slice_target",
+    "bucket",
+    "exclude",
+];
+
+fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<ParsedSlo> {
+    let f = fields(sink, node, path, SLO_FIELDS)?;
+    let name_node = f.required(sink, "name");
+    let name = name_node.and_then(|n| common::name(sink, n, &f.path("name")));
+    let description = f.opt_str(sink, "description").map(str::to_string);
+    let sli = f
+        .required(sink, "sli")
+        .and_then(|n| sli(sink, n, &f.path("sli")));
+    let objective = f
+        .required(sink, "objective")
+        .and_then(|n| objective(sink, n, &f.path("objective")));
+    let bucket = match f.get("bucket") {
+        Some(n) => common::bucket(sink, n, &f.path("bucket")),
+        None => Some(60),
+    };
+    let window = f
+        .required(sink, "window")
+        .and_then(|n| window(sink, n, &f.path("window"), bucket));
+    let budgeting = budgeting(sink, &f);
+    let exclusions = exclusions(sink, &f);
+
+    let (name, name_node) = (name?, name_node?);
+    let spec = slo::SloSpec {
+        service: service.to_string(),
+        name,
+        objective: objective?,
+        window: window?,
+        budgeting: budgeting?,
+        exclusions: exclusions?,
+        bucket_seconds: bucket?,
+    };
+    let budgeting_method = match spec.budgeting {
+        slo::Budgeting::Occurrences => BudgetingMethod::Occurrences,
+        slo::Budgeting::Timeslices { .. } => BudgetingMethod::Timeslices,
+    };
+    Some(ParsedSlo {
+        config: SloConfig {
+            spec,
+            description,
+            sli: sli?,
+            budgeting_method,
+            alert_policies: Vec::new(),
+            format: Format::Native,
+            origin: location(&sink.file, node.pos),
+        },
+        name_pos: name_node.pos,
+    })
+}
+
+/// `99.9` or `{ min: 99.0, max: 99.95 }`, in percent.
+fn objective(sink: &mut Sink, node: &Node, path: &Path) -> Option<slo::Objective> {
+    if !matches!(node.kind, Kind::Map(_)) {
+        if matches!(node.kind, Kind::Int(_) | Kind::Float(_)) {
+            return common::objective_percent(sink, node, path).map(slo::Objective::Target);
+        }
+        sink.expected(
+            node,
+            path,
+            "a percentage (e.g. 99.9) or a range { min, max }",
+        );
+        return None;
+    }
+    let f = fields(sink, node, path, &["min", "max"])?;
+    let min_node = f.required(sink, "min");
+    let max_node = f.required(sink, "max");
+    let min = min_node.and_then(|n| common::objective_percent(sink, n, &f.path("min")));
+    let max = max_node.and_then(|n| common::percent_up_to_100(sink, n, &f.path("max")));
+    let (min, max, max_node) = (min?, max?, max_node?);
+    if min >= max {
+        sink.node(
+            max_node,
+            &f.path("max"),
+            format!(
+                "must be above `min` ({}), got {}",
+                common::show(min * 100.0),
+                common::show(max * 100.0)
+            ),
+        );
+        return None;
+    }
+    Some(slo::Objective::Range { min, max })
+}
+
+/// `30d` (rolling) or `{ calendar: month, timezone: Europe/Berlin }`.
+fn window(sink: &mut Sink, node: &Node, path: &Path, bucket: Option<i64>) -> Option<slo::Window> {
+    match &node.kind {
+        Kind::Str(_) => {
+            let seconds = common::duration(sink, node, path)?;
+            if let Some(bucket) = bucket {
+                if seconds < bucket || seconds % bucket != 0 {
+                    sink.node(
+                        node,
+                        path,
+                        format!(
+                            "must be a whole number of buckets ({}), got {}",
+                            slo::format_duration(bucket),
+                            slo::format_duration(seconds)
+                        ),
+                    );
+                    return None;
+                }
+            }
+            Some(slo::Window::Rolling { seconds })
+        }
+        Kind::Map(_) => {
+            let f = fields(sink, node, path, &["calendar", "timezone"])?;
+            let unit = f.required(sink, "calendar").and_then(|n| {
+                common::one_of(
+                    sink,
+                    n,
+                    &f.path("calendar"),
+                    "calendar unit",
+                    &[
+                        ("week", slo::CalendarUnit::Week),
+                        ("month", slo::CalendarUnit::Month),
+                        ("quarter", slo::CalendarUnit::Quarter),
+                    ],
+                )
+            });
+            let timezone = match f.get("timezone") {
+                Some(n) => common::timezone(sink, n, &f.path("timezone")),
+                None => Some(jiff::tz::TimeZone::UTC),
+            };
+            Some(slo::Window::Calendar {
+                unit: unit?,
+                timezone: timezone?,
+            })
+        }
+        _ => {
+            sink.expected(
+                node,
+                path,
+                "a rolling duration (e.g. 30d) or { calendar, timezone }",
+            );
+            None
+        }
+    }
+}
+
+fn budgeting(sink: &mut Sink, f: &Fields<'_>) -> Option<slo::Budgeting> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Method {
+        Occurrences,
+        Timeslices,
+    }
+    let method = match f.get("budgeting") {
+        None => Some(Method::Occurrences),
+        Some(n) => common::one_of(
+            sink,
+            n,
+            &f.path("budgeting"),
+            "budgeting method",
+            &[
+                ("occurrences", Method::Occurrences),
+                ("timeslices", Method::Timeslices),
+            ],
+        ),
+    };
+    let target_node = f.get("slice_target");
+    let target =
+        target_node.and_then(|n| common::percent_up_to_100(sink, n, &f.path("slice_target")));
+    match method? {
+        Method::Occurrences => {
+            if let Some(n) = target_node {
+                sink.node(
+                    n,
+                    &f.path("slice_target"),
+                    "`slice_target` requires `budgeting: timeslices`",
+                );
+                return None;
+            }
+            Some(slo::Budgeting::Occurrences)
+        }
+        Method::Timeslices => {
+            if target_node.is_none() {
+                sink.node(
+                    f.node,
+                    &f.path,
+                    "missing field `slice_target` (required with `budgeting: timeslices`)",
+                );
+            }
+            Some(slo::Budgeting::Timeslices {
+                slice_target: target?,
+            })
+        }
+    }
+}
+
+fn exclusions(sink: &mut Sink, f: &Fields<'_>) -> Option<Vec<slo::Exclusion>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (item, path) in f.list(sink, "exclude") {
+        match exclusion(sink, item, &path) {
+            Some(e) => out.push(e),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn exclusion(sink: &mut Sink, node: &Node, path: &Path) -> Option<slo::Exclusion> {
+    let f = fields(sink, node, path, &["from", "to", "reason"])?;
+    let from = f
+        .required(sink, "from")
+        .and_then(|n| common::timestamp(sink, n, &f.path("from")));
+    let to_node = f.required(sink, "to");
+    let to = to_node.and_then(|n| common::timestamp(sink, n, &f.path("to")));
+    let reason = f.opt_str(sink, "reason").unwrap_or("").to_string();
+    let (from, to, to_node) = (from?, to?, to_node?);
+    if from >= to {
+        sink.node(to_node, &f.path("to"), "must be after `from`");
+        return None;
+    }
+    Some(slo::Exclusion { from, to, reason })
+}
+
+fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
+    let f = fields(
+        sink,
+        node,
+        path,
+        &["kind", "source", "total", "good", "bad"],
+    )?;
+    let kind = f
+        .required(sink, "kind")
+        .and_then(|n| common::one_of(sink, n, &f.path("kind"), "SLI kind", &SliKind::ALL));
+    let source = f
+        .required(sink, "source")
+        .and_then(|n| common::one_of(sink, n, &f.path("source"), "source", &SourceKind::NATIVE))?;
+    let query = if source.uses_queries() {
+        queries(sink, &f)
+    } else {
+        matchers(sink, &f, kind)
+    };
+    Some(SliConfig {
+        kind: kind?,
+        source,
+        query: query?,
+    })
+}
+
+/// remote_write / prometheus: `total`, `good` and `bad` are metric selectors or PromQL.
+fn queries(sink: &mut Sink, f: &Fields<'_>) -> Option<SliQuery> {
+    let query = |sink: &mut Sink, name: &str| -> Option<Option<String>> {
+        match f.get(name) {
+            None => Some(None),
+            Some(n) => match &n.kind {
+                Kind::Str(s) if !s.trim().is_empty() => Some(Some(s.clone())),
+                Kind::Str(_) => {
+                    sink.node(n, &f.path(name), "must not be empty");
+                    None
+                }
+                _ => {
+                    sink.expected(n, &f.path(name), "a metric selector or PromQL string");
+                    None
+                }
+            },
+        }
+    };
+    let total = match f.get("total") {
+        Some(_) => query(sink, "total"),
+        None => {
+            sink.node(
+                f.node,
+                &f.path,
+                "missing field `total` (a metric selector or PromQL query)",
+            );
+            None
+        }
+    };
+    let good = query(sink, "good");
+    let bad = query(sink, "bad");
+    let (total, good, bad) = (total??, good?, bad?);
+    match (&good, &bad) {
+        (None, None) => {
+            sink.node(f.node, &f.path, "missing field `good` (or `bad`)");
+            None
+        }
+        (Some(_), Some(_)) => {
+            if let Some(n) = f.get("bad") {
+                sink.node(n, &f.path("bad"), "set `good` or `bad`, not both");
+            }
+            None
+        }
+        _ => Some(SliQuery::Queries { total, good, bad }),
+    }
+}
+
+/// access_log / events / otlp: `total` selects records, `good` says which are good.
+fn matchers(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<SliQuery> {
+    if let Some(n) = f.get("bad") {
+        sink.node(
+            n,
+            &f.path("bad"),
+            "`bad` is only supported for remote_write and prometheus sources; use `good`",
+        );
+    }
+    let total = match f.get("total") {
+        None => Some(Selector::default()),
+        Some(n) => selector(sink, n, &f.path("total")),
+    };
+    let good = f
+        .required(sink, "good")
+        .and_then(|n| good(sink, n, &f.path("good")));
+    let good = good?;
+    if kind == Some(SliKind::Latency) && good.latency.is_none() {
+        if let Some(n) = f.get("good") {
+            sink.node(
+                n,
+                &f.path("good"),
+                "a latency SLI needs a `latency` condition (e.g. latency: \"<=300ms\")",
+            );
+        }
+        return None;
+    }
+    if f.has("bad") {
+        return None;
+    }
+    Some(SliQuery::Matchers(SliMatcher {
+        total: total?,
+        good,
+    }))
+}
+
+fn selector(sink: &mut Sink, node: &Node, path: &Path) -> Option<Selector> {
+    let f = fields(sink, node, path, &["path", "method", "host", "status"])?;
+    let mut ok = true;
+    let mut out = Selector::default();
+    if let Some(n) = f.get("path") {
+        out.path = common::regex(sink, n, &f.path("path"));
+        ok &= out.path.is_some();
+    }
+    if let Some(n) = f.get("method") {
+        match methods(sink, n, &f.path("method")) {
+            Some(m) => out.methods = m,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = f.get("host") {
+        out.host = reader::string(sink, n, &f.path("host")).map(str::to_string);
+        ok &= out.host.is_some();
+    }
+    if let Some(n) = f.get("status") {
+        out.status = status(sink, n, &f.path("status"));
+        ok &= out.status.is_some();
+    }
+    ok.then_some(out)
+}
+
+/// `GET` or `[GET, POST]`.
+fn methods(sink: &mut Sink, node: &Node, path: &Path) -> Option<Vec<String>> {
+    let items: Vec<(&Node, Path)> = match &node.kind {
+        Kind::Seq(_) => reader::list(sink, node, path),
+        _ => vec![(node, path.clone())],
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (item, path) in items {
+        match reader::string(sink, item, &path) {
+            Some(m) if !m.is_empty() && m.chars().all(|c| c.is_ascii_alphabetic()) => {
+                out.push(m.to_ascii_uppercase());
+            }
+            Some(m) => {
+                sink.node(item, &path, format!("invalid HTTP method {m:?}"));
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn good(sink: &mut Sink, node: &Node, path: &Path) -> Option<GoodCondition> {
+    let f = fields(sink, node, path, &["status", "latency"])?;
+    let status = f.get("status").map(|n| status(sink, n, &f.path("status")));
+    let latency = f
+        .get("latency")
+        .map(|n| latency(sink, n, &f.path("latency")));
+    if status.is_none() && latency.is_none() {
+        sink.node(node, path, "needs a `status` or `latency` condition");
+        return None;
+    }
+    Some(GoodCondition {
+        status: match status {
+            Some(s) => Some(s?),
+            None => None,
+        },
+        latency: match latency {
+            Some(l) => Some(l?),
+            None => None,
+        },
+    })
+}
+
+fn status(sink: &mut Sink, node: &Node, path: &Path) -> Option<StatusSet> {
+    let text = match &node.kind {
+        Kind::Str(s) => s.clone(),
+        Kind::Int(i) => i.to_string(),
+        _ => {
+            sink.expected(
+                node,
+                path,
+                "a status set such as \"<500\", \"2xx\" or \"200-399\"",
+            );
+            return None;
+        }
+    };
+    match StatusSet::parse(&text) {
+        Ok(set) => Some(set),
+        Err(err) => {
+            sink.node(node, path, err.to_string());
+            None
+        }
+    }
+}
+
+fn latency(sink: &mut Sink, node: &Node, path: &Path) -> Option<LatencyBound> {
+    let Kind::Str(text) = &node.kind else {
+        sink.expected(node, path, "a latency bound such as \"<=300ms\"");
+        return None;
+    };
+    match LatencyBound::parse(text) {
+        Ok(bound) => Some(bound),
+        Err(err) => {
+            sink.node(node, path, err.to_string());
+            None
+        }
+    }
+}
