@@ -84,8 +84,8 @@ impl Sink {
             file: self.file.clone(),
             line: pos.line,
             col: pos.col,
-            path: path.as_str().to_string(),
-            message: message.into(),
+            path: one_line(path.as_str()),
+            message: one_line(&message.into()),
         });
     }
 
@@ -97,5 +97,23 @@ impl Sink {
     pub fn expected(&mut self, node: &Node, path: &Path, what: &str) {
         let got = node.type_name();
         self.at(node.pos, path, format!("expected {what}, got {got}"));
+    }
+}
+
+/// Diagnostics are one line each: control characters (from quoted keys or values) are
+/// shown escaped.
+fn one_line(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text.to_string()
     }
 }

@@ -9,7 +9,7 @@ use crate::assemble::{location, Builder};
 use crate::common;
 use crate::diag::{Path, Sink};
 use crate::model::{BudgetingMethod, Format, SliConfig, SliKind, SliQuery, SloConfig, SourceKind};
-use crate::node::{Kind, Node};
+use crate::node::{Kind, Node, Pos};
 use crate::reader::{self, fields, Fields};
 
 pub(crate) const API_VERSION: &str = "nines/v1";
@@ -52,11 +52,31 @@ fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
         }
         _ => None,
     };
+    // SLO names seen in this service, checked even when an SLO has other errors.
+    let service_name = name.as_deref().unwrap_or("");
+    let mut seen: Vec<(&str, Pos)> = Vec::new();
     for (item, slo_path) in f.list(sink, "slos") {
-        let Some(parsed) = slo(sink, item, &slo_path, name.as_deref().unwrap_or("")) else {
+        let mut duplicate = false;
+        if let Some((slo_name, pos)) = slo_name(item) {
+            match seen.iter().find(|(n, _)| *n == slo_name) {
+                Some((_, first)) => {
+                    let first = location(&sink.file, *first);
+                    sink.at(
+                        pos,
+                        &slo_path.key("name"),
+                        format!(
+                            "duplicate SLO `{slo_name}` in service `{service_name}` (first defined at {first})"
+                        ),
+                    );
+                    duplicate = true;
+                }
+                None => seen.push((slo_name, pos)),
+            }
+        }
+        let Some(parsed) = slo(sink, item, &slo_path, service_name) else {
             continue;
         };
-        if let Some(index) = index {
+        if let (Some(index), false) = (index, duplicate) {
             builder.add_slo(
                 sink,
                 index,
@@ -68,9 +88,20 @@ fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
     }
 }
 
+/// The `name` of an SLO mapping, when it is a string.
+fn slo_name(node: &Node) -> Option<(&str, Pos)> {
+    let Kind::Map(entries) = &node.kind else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("name"))
+        .and_then(|(_, v)| Some((v.as_str()?, v.pos)))
+}
+
 struct ParsedSlo {
     config: SloConfig,
-    name_pos: crate::node::Pos,
+    name_pos: Pos,
 }
 
 const SLO_FIELDS: &[&str] = &[
@@ -295,7 +326,12 @@ fn exclusion(sink: &mut Sink, node: &Node, path: &Path) -> Option<slo::Exclusion
     let reason = f.opt_str(sink, "reason").unwrap_or("").to_string();
     let (from, to, to_node) = (from?, to?, to_node?);
     if from >= to {
-        sink.node(to_node, &f.path("to"), "must be after `from`");
+        let from_text = f.get("from").and_then(Node::as_str).unwrap_or("");
+        sink.node(
+            to_node,
+            &f.path("to"),
+            format!("must be after `from` ({from_text})"),
+        );
         return None;
     }
     Some(slo::Exclusion { from, to, reason })

@@ -192,6 +192,14 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<Node>, SyntaxError> {
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect();
+            // Library advice ("set DuplicateKeyPolicy in Options") means nothing to users.
+            let message = match message.strip_prefix("duplicate mapping key: ") {
+                Some(rest) => {
+                    let key = rest.split(", set ").next().unwrap_or(rest);
+                    format!("duplicate key `{key}`")
+                }
+                None => message,
+            };
             Err(SyntaxError {
                 pos,
                 message: format!("invalid YAML: {message}"),
