@@ -45,7 +45,11 @@ pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::Store>
 }
 
 /// Evaluates one SLO at `at` from its stored counters.
-pub async fn evaluate(store: &dyn store::Store, spec: &SloSpec, at: i64) -> anyhow::Result<SloReport> {
+pub async fn evaluate(
+    store: &dyn store::Store,
+    spec: &SloSpec,
+    at: i64,
+) -> anyhow::Result<SloReport> {
     let from = slo::lookback_start(spec, at)?;
     let rows = store
         .counts(&spec.key(), from, at)
@@ -79,7 +83,9 @@ pub fn parse_at(text: Option<&str>) -> anyhow::Result<i64> {
         Some(t) => t
             .parse::<jiff::Timestamp>()
             .map(|t| t.as_second())
-            .with_context(|| format!("--at {t:?} is not an RFC 3339 time like 2023-11-15T00:00:00Z")),
+            .with_context(|| {
+                format!("--at {t:?} is not an RFC 3339 time like 2023-11-15T00:00:00Z")
+            }),
     }
 }
 

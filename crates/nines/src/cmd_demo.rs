@@ -42,12 +42,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         log.display()
     );
     let data_dir = args.dir.join("data");
-    let status = crate::cmd_ingest::run_paths(&[log], &[config.clone()], &data_dir)?;
+    let status = crate::cmd_ingest::run_paths(&[log], std::slice::from_ref(&config), &data_dir)?;
     if status != ExitCode::SUCCESS {
         return Ok(status);
     }
     println!();
-    crate::cmd_report::run_at(&[config], &data_dir, &crate::app::format_time(demo::DEMO_END), args.output)
+    crate::cmd_report::run_at(
+        &[config],
+        &data_dir,
+        &crate::app::format_time(demo::DEMO_END),
+        args.output,
+    )
 }
 
 fn write_log(target: &PathBuf, lines: u64) -> anyhow::Result<()> {

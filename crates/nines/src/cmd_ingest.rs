@@ -102,14 +102,20 @@ pub fn run(source: Source) -> anyhow::Result<ExitCode> {
 }
 
 /// Ingests access logs with default options (the demo's path through the same code).
-pub fn run_paths(files: &[PathBuf], config: &[PathBuf], data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub fn run_paths(
+    files: &[PathBuf],
+    config: &[PathBuf],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     access_log(AccessLogArgs {
         files: files.to_vec(),
         config: config.to_vec(),
         format: None,
         service: None,
         from_start: false,
-        store: crate::StoreArgs { data_dir: data_dir.to_path_buf() },
+        store: crate::StoreArgs {
+            data_dir: data_dir.to_path_buf(),
+        },
         threads: None,
         output: SummaryFormat::Table,
     })
@@ -163,7 +169,11 @@ fn access_log_targets(
     let mut matchers = Vec::new();
     let mut targets = Vec::new();
     let mut bucket: i64 = 0;
-    for svc in config.services.iter().filter(|s| service.is_none_or(|n| s.name == n)) {
+    for svc in config
+        .services
+        .iter()
+        .filter(|s| service.is_none_or(|n| s.name == n))
+    {
         for slo in &svc.slos {
             if let (spec::SourceKind::AccessLog, spec::SliQuery::Matchers(m)) =
                 (&slo.sli.source, &slo.sli.query)
@@ -279,11 +289,22 @@ fn ingest_file(
         buf.extend_from_slice(&carry);
         buf.extend_from_slice(&block[..n]);
         // Only whole lines now; at end of input the last line counts even without a newline.
-        let cut = if eof { buf.len() } else { ingest::split_at_line_boundary(&buf) };
+        let cut = if eof {
+            buf.len()
+        } else {
+            ingest::split_at_line_boundary(&buf)
+        };
         carry = buf[cut..].to_vec();
         let data = &buf[..cut];
         if !data.is_empty() {
-            let result = ingest::process_parallel(data, &format, classifier, bucket_seconds, threads, PIECE_BYTES);
+            let result = ingest::process_parallel(
+                data,
+                &format,
+                classifier,
+                bucket_seconds,
+                threads,
+                PIECE_BYTES,
+            );
             let consumed = data.len() as u64;
             offset += consumed;
             summary.bytes += consumed;
@@ -359,8 +380,10 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     }
     match len {
         Some(len) => ProgressBar::new(len).with_style(
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner(),
     }
@@ -368,7 +391,11 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
 
 fn print_summary(args: &AccessLogArgs, files: &[FileSummary], targets: &[Target], seconds: f64) {
     let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-    let mb_per_s = if seconds > 0.0 { bytes as f64 / 1e6 / seconds } else { 0.0 };
+    let mb_per_s = if seconds > 0.0 {
+        bytes as f64 / 1e6 / seconds
+    } else {
+        0.0
+    };
     if args.output == SummaryFormat::Json {
         let slis: BTreeMap<&str, serde_json::Value> = targets
             .iter()
@@ -422,7 +449,10 @@ fn print_summary(args: &AccessLogArgs, files: &[FileSummary], targets: &[Target]
         } else {
             String::new()
         };
-        println!("  {:<32} good {:>10}  total {:>10}{}", t.key, t.good, t.total, skipped);
+        println!(
+            "  {:<32} good {:>10}  total {:>10}{}",
+            t.key, t.good, t.total, skipped
+        );
     }
     println!(
         "{:.1} MB in {:.2} s ({:.0} MB/s)",

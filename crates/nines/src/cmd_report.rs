@@ -24,11 +24,22 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    report(&args.config, &args.store.data_dir, args.at.as_deref(), args.service.as_deref(), args.output)
+    report(
+        &args.config,
+        &args.store.data_dir,
+        args.at.as_deref(),
+        args.service.as_deref(),
+        args.output,
+    )
 }
 
 /// The report at a fixed time (the demo's).
-pub fn run_at(config: &[PathBuf], data_dir: &Path, at: &str, output: Format) -> anyhow::Result<ExitCode> {
+pub fn run_at(
+    config: &[PathBuf],
+    data_dir: &Path,
+    at: &str,
+    output: Format,
+) -> anyhow::Result<ExitCode> {
     report(config, data_dir, Some(at), None, output)
 }
 
@@ -52,6 +63,9 @@ fn report(
         anyhow::Ok(reports)
     })?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print!("{}", render_report(output, &app::format_time(at), &reports, color));
+    print!(
+        "{}",
+        render_report(output, &app::format_time(at), &reports, color)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -9,9 +9,15 @@ pub const DEMO_START: i64 = 1_699_833_600;
 /// The demo covers two days; the report is taken at the end.
 pub const DEMO_END: i64 = DEMO_START + 2 * 86_400;
 /// 2023-11-14 14:00–14:08 UTC: the checkout API fails a quarter of its requests.
-pub const OUTAGE: (i64, i64) = (DEMO_START + 86_400 + 14 * 3600, DEMO_START + 86_400 + 14 * 3600 + 480);
-/// 2023-11-14 20:00–20:40 UTC: a slow database makes checkout answers slow.
-pub const SLOW: (i64, i64) = (DEMO_START + 86_400 + 20 * 3600, DEMO_START + 86_400 + 20 * 3600 + 2400);
+pub const OUTAGE: (i64, i64) = (
+    DEMO_START + 86_400 + 14 * 3600,
+    DEMO_START + 86_400 + 14 * 3600 + 480,
+);
+/// 2023-11-14 20:00–20:12 UTC: a slow database makes some checkout answers slow.
+pub const SLOW: (i64, i64) = (
+    DEMO_START + 86_400 + 20 * 3600,
+    DEMO_START + 86_400 + 20 * 3600 + 720,
+);
 
 /// splitmix64: tiny, fast, and the same sequence on every machine.
 struct Rng(u64);
@@ -81,7 +87,7 @@ pub fn write_log(out: &mut impl Write, lines: u64) -> io::Result<u64> {
             503
         } else if roll < 0.0002 {
             500
-        } else if path == "/products/42" && roll > 0.97 {
+        } else if path == "/products/42" && roll > 0.999 {
             404
         } else if method == "POST" {
             201
@@ -89,8 +95,8 @@ pub fn write_log(out: &mut impl Write, lines: u64) -> io::Result<u64> {
             200
         };
         // Log-normal-ish latency: most answers near 40-120 ms, a long tail.
-        let mut latency = 0.02 + 0.06 * (-rng.unit().max(1e-9).ln()) * (1.0 + rng.unit());
-        if api && t >= SLOW.0 && t < SLOW.1 && rng.unit() < 0.3 {
+        let mut latency = 0.02 + 0.03 * (-rng.unit().max(1e-9).ln()) * (1.0 + rng.unit());
+        if api && t >= SLOW.0 && t < SLOW.1 && rng.unit() < 0.12 {
             latency += 0.35 + rng.unit();
         }
         let query = if path == "/api/items" { "?page=2" } else { "" };
@@ -149,7 +155,10 @@ mod tests {
 
     #[test]
     fn stamps_are_nginx_time_local() {
-        assert_eq!(minute_stamp(DEMO_START + 86_400 + 14 * 3600 + 185), "14/Nov/2023:14:03");
+        assert_eq!(
+            minute_stamp(DEMO_START + 86_400 + 14 * 3600 + 185),
+            "14/Nov/2023:14:03"
+        );
         assert_eq!(minute_stamp(951_782_400), "29/Feb/2000:00:00");
     }
 

@@ -20,8 +20,12 @@ pub struct ReportDocument<'a> {
 pub fn render_report(format: Format, at: &str, reports: &[SloReport], color: bool) -> String {
     match format {
         Format::Json => {
-            let doc = ReportDocument { at: at.to_string(), slos: reports };
-            let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let doc = ReportDocument {
+                at: at.to_string(),
+                slos: reports,
+            };
+            let mut s = serde_json::to_string_pretty(&doc)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             s.push('\n');
             s
         }
@@ -105,7 +109,12 @@ fn render_table(at: &str, reports: &[SloReport], color: bool) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..9)
-        .map(|c| rows.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = format!("SLO report at {at}\n\n");
     for (i, row) in rows.iter().enumerate() {
@@ -145,7 +154,12 @@ fn render_csv(reports: &[SloReport]) -> String {
     let burn_labels: Vec<String> = reports
         .first()
         .map(|r| r.burn_rates.0.iter().map(|(l, _)| l.clone()).collect())
-        .unwrap_or_else(|| slo::BURN_WINDOWS.iter().map(|(l, _)| l.to_string()).collect());
+        .unwrap_or_else(|| {
+            slo::BURN_WINDOWS
+                .iter()
+                .map(|(l, _)| l.to_string())
+                .collect()
+        });
     let mut out = String::from(
         "service,slo,objective,window,good,total,sli,status,allowed_bad,consumed,remaining,remaining_minutes,time_to_exhaustion_seconds",
     );
@@ -193,7 +207,10 @@ mod tests {
     fn bar_is_full_when_untouched_and_empty_when_overspent() {
         assert_eq!(budget_bar(1.0), "█".repeat(20));
         assert_eq!(budget_bar(-4.0), "░".repeat(20));
-        assert_eq!(budget_bar(0.5), format!("{}{}", "█".repeat(10), "░".repeat(10)));
+        assert_eq!(
+            budget_bar(0.5),
+            format!("{}{}", "█".repeat(10), "░".repeat(10))
+        );
     }
 
     #[test]
@@ -202,7 +219,10 @@ mod tests {
         assert_eq!(objective_text(&slo::Objective::Target(0.99)), "99%");
         assert_eq!(objective_text(&slo::Objective::Target(0.99999)), "99.999%");
         assert_eq!(
-            objective_text(&slo::Objective::Range { min: 0.99, max: 0.995 }),
+            objective_text(&slo::Objective::Range {
+                min: 0.99,
+                max: 0.995
+            }),
             "99%..99.5%"
         );
     }

@@ -61,13 +61,24 @@ fn json_report(dir: &Path, config: &str) -> Value {
         .args(["--at", "2023-11-15T00:00:00Z", "-o", "json"])
         .output()
         .unwrap_or_else(|e| panic!("report: {e}"));
-    assert!(out.status.success(), "report failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("report json: {e}"))
 }
 
 fn ingest(dir: &Path, config: &str, log: &str) -> std::process::Output {
     nines()
-        .args(["ingest", "access-log", log, "--config", config, "--data-dir"])
+        .args([
+            "ingest",
+            "access-log",
+            log,
+            "--config",
+            config,
+            "--data-dir",
+        ])
         .arg(dir.join("data"))
         .output()
         .unwrap_or_else(|e| panic!("ingest: {e}"))
@@ -79,9 +90,16 @@ fn ingest_then_report_reproduces_the_example_numbers() {
     let config = write(dir.path(), "nines.yaml", CONFIG);
     let log = write(dir.path(), "access.log", &example_log());
     let out = ingest(dir.path(), &config, &log);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2020 lines, 2020 accepted, 0 rejected"), "{stdout}");
+    assert!(
+        stdout.contains("2020 lines, 2020 accepted, 0 rejected"),
+        "{stdout}"
+    );
 
     let report = json_report(dir.path(), &config);
     assert_eq!(report["at"], "2023-11-15T00:00:00Z");
@@ -98,7 +116,10 @@ fn ingest_then_report_reproduces_the_example_numbers() {
     assert!(close(&slo["error_budget"]["allowed_bad"], 2.0), "{slo}");
     assert!(close(&slo["error_budget"]["consumed"], 5.0), "{slo}");
     assert!(close(&slo["error_budget"]["remaining"], -4.0), "{slo}");
-    assert!(close(&slo["error_budget"]["remaining_minutes"], -172.8), "{slo}");
+    assert!(
+        close(&slo["error_budget"]["remaining_minutes"], -172.8),
+        "{slo}"
+    );
     for w in ["1h", "2h", "6h", "1d", "3d", "30d"] {
         assert!(close(&slo["burn_rates"][w], 5.0), "burn {w}: {slo}");
     }
@@ -132,12 +153,20 @@ fn rerunning_ingest_reads_only_new_lines() {
 
     // --from-start reads everything again (and counts it again, by design).
     let forced = nines()
-        .args(["ingest", "access-log", &log, "--config", &config, "--from-start", "--data-dir"])
+        .args([
+            "ingest",
+            "access-log",
+            &log,
+            "--config",
+            &config,
+            "--from-start",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(String::from_utf8_lossy(&forced.stdout).contains("2021 lines"));
-    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 4001);
+    assert_eq!(json_report(dir.path(), &config)["slos"][0]["total"], 4002);
 }
 
 #[test]
@@ -147,7 +176,11 @@ fn a_replaced_file_is_read_from_the_start() {
     let log = write(dir.path(), "access.log", &example_log());
     assert!(ingest(dir.path(), &config, &log).status.success());
     // Rotation: a new, shorter file at the same path.
-    write(dir.path(), "access.log", "10.0.0.9 - - [14/Nov/2023:23:50:00 +0000] \"GET /api/x HTTP/1.1\" 200 1 \"-\" \"t\"\n");
+    write(
+        dir.path(),
+        "access.log",
+        "10.0.0.9 - - [14/Nov/2023:23:50:00 +0000] \"GET /api/x HTTP/1.1\" 200 1 \"-\" \"t\"\n",
+    );
     let out = ingest(dir.path(), &config, &log);
     assert!(String::from_utf8_lossy(&out.stderr).contains("replaced or truncated"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 lines, 1 accepted"));
@@ -160,7 +193,11 @@ fn malformed_lines_are_reported_with_line_numbers_and_the_rest_counts() {
     let config = write(dir.path(), "nines.yaml", CONFIG);
     let mut lines: Vec<String> = example_log().lines().map(str::to_string).collect();
     lines.insert(4, "this is not an access log line".into());
-    lines.insert(9, "10.0.0.1 - - [99/Foo/2023:23:02:00 +0000] \"GET /api/cart HTTP/1.1\" 200 1 \"-\" \"t\"".into());
+    lines.insert(
+        9,
+        "10.0.0.1 - - [99/Foo/2023:23:02:00 +0000] \"GET /api/cart HTTP/1.1\" 200 1 \"-\" \"t\""
+            .into(),
+    );
     let log = write(dir.path(), "access.log", &(lines.join("\n") + "\n"));
     let out = ingest(dir.path(), &config, &log);
     assert!(out.status.success());
@@ -176,12 +213,23 @@ fn standard_input_is_read_with_a_dash() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = write(dir.path(), "nines.yaml", CONFIG);
     let out = nines()
-        .args(["ingest", "access-log", "-", "--config", &config, "--data-dir"])
+        .args([
+            "ingest",
+            "access-log",
+            "-",
+            "--config",
+            &config,
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .write_stdin(example_log())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json_report(dir.path(), &config)["slos"][0]["good"], 1990);
 }
 
@@ -192,25 +240,53 @@ fn report_renders_table_and_csv() {
     let log = write(dir.path(), "access.log", &example_log());
     assert!(ingest(dir.path(), &config, &log).status.success());
     let table = nines()
-        .args(["report", "--config", &config, "--at", "2023-11-15T00:00:00Z", "--data-dir"])
+        .args([
+            "report",
+            "--config",
+            &config,
+            "--at",
+            "2023-11-15T00:00:00Z",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("checkout/availability"), "{table}");
-    assert!(table.contains("99.500%") && table.contains("99.9%") && table.contains("exhausted"), "{table}");
-    assert!(table.contains(&"░".repeat(20)), "an exhausted budget shows an empty bar: {table}");
+    assert!(
+        table.contains("99.500%") && table.contains("99.9%") && table.contains("exhausted"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&"░".repeat(20)),
+        "an exhausted budget shows an empty bar: {table}"
+    );
 
     let csv = nines()
-        .args(["report", "--config", &config, "--at", "2023-11-15T00:00:00Z", "-o", "csv", "--data-dir"])
+        .args([
+            "report",
+            "--config",
+            &config,
+            "--at",
+            "2023-11-15T00:00:00Z",
+            "-o",
+            "csv",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let csv = String::from_utf8_lossy(&csv.stdout);
     let mut rows = csv.lines();
     let header = rows.next().unwrap_or_default();
-    assert!(header.starts_with("service,slo,objective,window,good,total,sli,status"), "{header}");
-    assert!(rows.next().unwrap_or_default().starts_with("checkout,availability,0.999,30d,1990,2000,0.995,exhausted"));
+    assert!(
+        header.starts_with("service,slo,objective,window,good,total,sli,status"),
+        "{header}"
+    );
+    assert!(rows
+        .next()
+        .unwrap_or_default()
+        .starts_with("checkout,availability,0.999,30d,1990,2000,0.995,exhausted"));
 }
 
 #[test]
@@ -222,18 +298,32 @@ fn check_exit_codes() {
     let bad = write(
         dir.path(),
         "bad.yaml",
-        &CONFIG.replace("objective: 99.9", "objective: 120").replace("window: 30d", "window: 30x"),
+        &CONFIG
+            .replace("objective: 99.9", "objective: 120")
+            .replace("window: 30d", "window: 30x"),
     );
-    let out = nines().args(["check", &bad]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = nines()
+        .args(["check", &bad])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Both errors at once, each as file:line:col: path: message.
-    assert!(stderr.contains(&format!("{bad}:11:20: services[0].slos[0].objective:")), "{stderr}");
-    assert!(stderr.contains(&format!("{bad}:12:17: services[0].slos[0].window:")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{bad}:11:20: services[0].slos[0].objective:")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{bad}:12:17: services[0].slos[0].window:")),
+        "{stderr}"
+    );
 
     nines().arg("check").assert().code(2);
     nines().args(["report", "--config", &bad]).assert().code(1);
-    nines().args(["check", "/nonexistent/nines.yaml"]).assert().code(1);
+    nines()
+        .args(["check", "/nonexistent/nines.yaml"])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -258,15 +348,22 @@ fn demo_prints_a_report_with_moved_budgets() {
         .arg(dir.path())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json_start = stdout.find("{\n").unwrap_or(0);
-    let report: Value = serde_json::from_str(&stdout[json_start..]).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report: Value =
+        serde_json::from_str(&stdout[json_start..]).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(report["at"], "2023-11-15T00:00:00Z");
     let slos = report["slos"].as_array().cloned().unwrap_or_default();
     assert_eq!(slos.len(), 3);
     let availability = &slos[0];
     assert!(availability["total"].as_u64().unwrap_or(0) > 10_000);
-    let consumed = availability["error_budget"]["consumed"].as_f64().unwrap_or(0.0);
+    let consumed = availability["error_budget"]["consumed"]
+        .as_f64()
+        .unwrap_or(0.0);
     assert!(consumed > 0.2, "the outage must spend budget: {consumed}");
 }

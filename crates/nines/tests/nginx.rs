@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const OK: usize = 200;
@@ -49,7 +49,9 @@ fn slow_upstream() -> u16 {
                 let mut buf = [0u8; 4096];
                 let _ = stream.read(&mut buf);
                 std::thread::sleep(Duration::from_millis(400));
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow",
+                );
             });
         }
     });
@@ -57,10 +59,13 @@ fn slow_upstream() -> u16 {
 }
 
 fn get(port: u16, path: &str) -> u16 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect: {e}"));
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let request = format!("GET {path} HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("send: {e}"));
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("send: {e}"));
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response
@@ -80,6 +85,7 @@ fn nginx_access_log_is_counted_exactly() {
     let log = root.join("access.log");
     let conf = format!(
         r#"daemon off;
+master_process off;
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log;
@@ -111,12 +117,21 @@ http {{
         .arg(&conf_path)
         .arg("-p")
         .arg(root)
+        // One process (master_process off) and no inherited pipes: killing it leaves no
+        // worker behind to hold the test harness's output open.
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("starting nginx: {e}"));
     let _guard = Nginx(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start: {:?}", std::fs::read_to_string(root.join("error.log")));
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {:?}",
+            std::fs::read_to_string(root.join("error.log"))
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -130,7 +145,9 @@ http {{
     for _ in 0..FAILING {
         served.push(get(port, "/api/fail"));
     }
-    let slow: Vec<_> = (0..SLOW).map(|_| std::thread::spawn(move || get(port, "/api/slow"))).collect();
+    let slow: Vec<_> = (0..SLOW)
+        .map(|_| std::thread::spawn(move || get(port, "/api/slow")))
+        .collect();
     for handle in slow {
         served.push(handle.join().unwrap_or(0));
     }
@@ -141,7 +158,11 @@ http {{
     // nginx writes the log line after the response; wait until every request is logged.
     let total = OK + MISSING + FAILING + SLOW;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0) < total {
+    while std::fs::read_to_string(&log)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < total
+    {
         assert!(Instant::now() < deadline, "nginx did not log every request");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -174,8 +195,13 @@ services:
         .args(["-o", "json"])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary["lines"], total);
     assert_eq!(summary["rejected"], 0);
     let availability = &summary["slos"]["shop/availability"];
@@ -183,5 +209,9 @@ services:
     assert_eq!(availability["good"], total - FAILING);
     let latency = &summary["slos"]["shop/latency"];
     assert_eq!(latency["total"], total);
-    assert_eq!(latency["good"], total - SLOW, "the proxied requests took 400 ms each");
+    assert_eq!(
+        latency["good"],
+        total - SLOW,
+        "the proxied requests took 400 ms each"
+    );
 }

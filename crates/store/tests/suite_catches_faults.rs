@@ -130,9 +130,14 @@ impl Store for Naive {
             self.with(|d| apply(&mut d.counters, batch, self.fault))?;
             validate(batch)?;
         } else {
-            let mut copy = self.with(|d| d.counters.clone());
-            apply(&mut copy, batch, self.fault)?;
-            self.with(|d| d.counters = copy);
+            // Apply to a copy and swap it in under one lock: all or nothing, and no other
+            // commit can interleave between the read and the write.
+            self.with(|d| {
+                let mut copy = d.counters.clone();
+                apply(&mut copy, batch, self.fault)?;
+                d.counters = copy;
+                Ok::<(), StoreError>(())
+            })?;
         }
         self.with(|d| {
             for p in &batch.positions {
