@@ -16,10 +16,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Bytes read and classified per step; bounds memory whatever the file size.
-const BLOCK_BYTES: usize = 16 << 20;
-/// Piece of a block one thread classifies at a time.
-const PIECE_BYTES: usize = 1 << 20;
 /// The first line (up to this many bytes) identifies a file across runs.
 const FINGERPRINT_BYTES: usize = 1024;
 
@@ -232,17 +228,18 @@ fn ingest_file(
         started_at_line: 1,
         ..Default::default()
     };
-    let (mut reader, source_key, len): (Box<dyn Read>, Option<String>, Option<u64>) = if is_stdin {
-        (Box::new(std::io::stdin().lock()), None, None)
-    } else {
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let key = std::fs::canonicalize(path)
-            .unwrap_or_else(|_| path.clone())
-            .display()
-            .to_string();
-        let len = file.metadata().map(|m| m.len()).ok();
-        (Box::new(file), Some(key), len)
-    };
+    let (mut reader, source_key, len): (Box<dyn Read + Send>, Option<String>, Option<u64>) =
+        if is_stdin {
+            (Box::new(std::io::stdin()), None, None)
+        } else {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let key = std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string();
+            let len = file.metadata().map(|m| m.len()).ok();
+            (Box::new(file), Some(key), len)
+        };
 
     // Where to start: the recorded position, unless the file was replaced or truncated.
     let mut head = vec![0u8; FINGERPRINT_BYTES];
@@ -278,39 +275,18 @@ fn ingest_file(
     };
 
     let progress = progress_bar(len.map(|l| l.saturating_sub(offset)));
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut block = vec![0u8; BLOCK_BYTES];
-    let mut total = ChunkResult::default();
-    loop {
-        let n = read_full(&mut reader, &mut block)?;
-        let eof = n < block.len();
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        buf.extend_from_slice(&block[..n]);
-        // Only whole lines now; at end of input the last line counts even without a newline.
-        let cut = if eof {
-            buf.len()
-        } else {
-            ingest::split_at_line_boundary(&buf)
-        };
-        carry = buf[cut..].to_vec();
-        let data = &buf[..cut];
-        if !data.is_empty() {
-            let result = ingest::process_parallel(
-                data,
-                &format,
-                classifier,
-                bucket_seconds,
-                threads,
-                PIECE_BYTES,
-            );
-            let consumed = data.len() as u64;
-            offset += consumed;
-            summary.bytes += consumed;
-            let lines_before = line_base + total.lines;
+    let run = Pipeline {
+        format: &format,
+        classifier,
+        bucket_seconds,
+        threads,
+        block_bytes: BLOCK,
+        commit_bytes: COMMIT_BYTES,
+    };
+    let mut commit =
+        |pending: &ChunkResult, consumed: u64, lines_so_far: u64| -> anyhow::Result<()> {
             let batch = store::IngestBatch {
-                deltas: result
+                deltas: pending
                     .counts
                     .iter()
                     .map(|(&(sli, bucket_start), c)| store::CounterDelta {
@@ -324,27 +300,25 @@ fn ingest_file(
                     .iter()
                     .map(|key| store::FilePosition {
                         source: key.clone(),
-                        offset,
-                        line: lines_before + result.lines,
+                        offset: offset + consumed,
+                        line: line_base + lines_so_far,
                         fingerprint: file_fingerprint.clone(),
                     })
                     .collect(),
             };
             rt.block_on(store.commit_ingest(&batch))?;
-            for (&(sli, _), c) in &result.counts {
+            for (&(sli, _), c) in &pending.counts {
                 targets[sli].good += c.good;
                 targets[sli].total += c.total;
             }
-            for (&sli, n) in &result.skipped_no_latency {
+            for (&sli, n) in &pending.skipped_no_latency {
                 targets[sli].skipped_no_latency += n;
             }
-            total.merge(result);
-            progress.inc(consumed);
-        }
-        if eof {
-            break;
-        }
-    }
+            progress.set_position(consumed);
+            Ok(())
+        };
+    let (total, consumed) = run.run(reader, &mut commit)?;
+    summary.bytes = consumed;
     progress.finish_and_clear();
     summary.lines = total.lines;
     summary.accepted = total.accepted;
@@ -358,6 +332,135 @@ fn ingest_file(
         })
         .collect();
     Ok(summary)
+}
+
+/// Bytes read per block: big enough to amortize the channel, small enough to balance threads.
+const BLOCK: u64 = 4 << 20;
+/// Counters and the position are committed at least this often (in bytes of input); each
+/// commit is one fsync, so fewer is faster, and nothing is lost either way: a crash replays
+/// from the last committed position.
+const COMMIT_BYTES: u64 = 256 << 20;
+
+/// Reader thread → worker threads (one `ingest::Worker` each, caches kept warm) → this
+/// thread, which merges results in input order and commits them.
+struct Pipeline<'a> {
+    format: &'a LogFormat,
+    classifier: &'a Classifier,
+    bucket_seconds: u32,
+    threads: usize,
+    block_bytes: u64,
+    commit_bytes: u64,
+}
+
+impl Pipeline<'_> {
+    /// Processes all of `reader`; calls `commit(pending, bytes_consumed, lines_consumed)`
+    /// every [`COMMIT_BYTES`] and at the end. Returns the merged result and bytes consumed.
+    fn run(
+        &self,
+        mut reader: Box<dyn Read + Send>,
+        commit: &mut dyn FnMut(&ChunkResult, u64, u64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(ChunkResult, u64)> {
+        use std::sync::mpsc::{channel, sync_channel};
+        use std::sync::{Arc, Mutex};
+
+        let (block_tx, block_rx) = sync_channel::<(usize, Vec<u8>)>(self.threads * 2);
+        let block_rx = Arc::new(Mutex::new(block_rx));
+        let (result_tx, result_rx) = channel::<(usize, u64, ChunkResult)>();
+        std::thread::scope(|scope| {
+            let read = scope.spawn(move || -> std::io::Result<()> {
+                let mut carry: Vec<u8> = Vec::new();
+                let mut seq = 0usize;
+                loop {
+                    let mut block = Vec::with_capacity(carry.len() + self.block_bytes as usize);
+                    block.append(&mut carry);
+                    let n = (&mut reader)
+                        .take(self.block_bytes)
+                        .read_to_end(&mut block)?;
+                    let eof = n == 0;
+                    // Whole lines only; at the end of input a last line without a newline counts.
+                    if !eof {
+                        let cut = ingest::split_at_line_boundary(&block);
+                        if cut == 0 {
+                            carry = block; // one line longer than a block: keep reading
+                            continue;
+                        }
+                        carry = block.split_off(cut);
+                    }
+                    if !block.is_empty() {
+                        if block_tx.send((seq, block)).is_err() {
+                            break; // the consumer stopped (an error elsewhere)
+                        }
+                        seq += 1;
+                    }
+                    if eof {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            for _ in 0..self.threads.max(1) {
+                let block_rx = Arc::clone(&block_rx);
+                let result_tx = result_tx.clone();
+                scope.spawn(move || {
+                    let mut worker = ingest::Worker::new(self.format, self.classifier);
+                    loop {
+                        // A poisoned lock means a sibling panicked; stop quietly, the join reports it.
+                        let next = match block_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((seq, block)) = next else { break };
+                        let result = worker.process(&block, self.bucket_seconds);
+                        if result_tx.send((seq, block.len() as u64, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(result_tx);
+
+            // Merge in input order: results arrive in any order from the workers.
+            let mut waiting = BTreeMap::new();
+            let mut next_seq = 0usize;
+            let mut total = ChunkResult::default();
+            let mut pending = ChunkResult::default();
+            let (mut consumed, mut pending_bytes) = (0u64, 0u64);
+            let mut failure = None;
+            for (seq, bytes, result) in result_rx.iter() {
+                waiting.insert(seq, (bytes, result));
+                while let Some((bytes, result)) = waiting.remove(&next_seq) {
+                    next_seq += 1;
+                    pending.merge(result);
+                    pending_bytes += bytes;
+                    if pending_bytes >= self.commit_bytes && failure.is_none() {
+                        let lines = total.lines + pending.lines;
+                        if let Err(e) = commit(&pending, consumed + pending_bytes, lines) {
+                            failure = Some(e);
+                        }
+                        consumed += pending_bytes;
+                        pending_bytes = 0;
+                        total.merge(std::mem::take(&mut pending));
+                    }
+                }
+            }
+            let read_result = read.join();
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            match read_result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(anyhow::Error::new(e).context("reading the input")),
+                Err(_) => anyhow::bail!("the reader thread panicked"),
+            }
+            let lines = total.lines + pending.lines;
+            if pending_bytes > 0 || pending.lines > 0 {
+                commit(&pending, consumed + pending_bytes, lines)?;
+            }
+            consumed += pending_bytes;
+            total.merge(pending);
+            Ok((total, consumed))
+        })
+    }
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -460,4 +563,76 @@ fn print_summary(args: &AccessLogArgs, files: &[FileSummary], targets: &[Target]
         seconds,
         mb_per_s
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier() -> Classifier {
+        let api = ingest::SliMatcher {
+            total: ingest::Selector {
+                path: regex::Regex::new("^/api/").ok(),
+                ..Default::default()
+            },
+            good: ingest::GoodCondition {
+                status: ingest::StatusSet::parse("<500").ok(),
+                latency: None,
+            },
+        };
+        Classifier::new([(0, api)])
+    }
+
+    #[test]
+    fn pipeline_equals_one_pass_whatever_the_block_and_commit_sizes() {
+        let mut log = Vec::new();
+        crate::demo::write_log(&mut log, 20_000).unwrap_or_default();
+        // A malformed line and a line longer than a block, in the middle.
+        log.extend_from_slice(b"garbage\n");
+        log.extend_from_slice(format!("{}\n", "x".repeat(5000)).as_bytes());
+        crate::demo::write_log(&mut log, 3_000).unwrap_or_default();
+        log.extend_from_slice(b"no newline at the end");
+        let classifier = classifier();
+        let format = LogFormat::Combined;
+        let whole = ingest::process_chunk(&log, &format, &classifier, 60);
+
+        for (block_bytes, commit_bytes, threads) in
+            [(1000, 10_000, 2), (4096, 1, 3), (1 << 20, 1 << 30, 1)]
+        {
+            let pipeline = Pipeline {
+                format: &format,
+                classifier: &classifier,
+                bucket_seconds: 60,
+                threads,
+                block_bytes,
+                commit_bytes,
+            };
+            let mut committed = ChunkResult::default();
+            let mut commits = Vec::new();
+            let mut commit = |pending: &ChunkResult, consumed: u64, lines: u64| {
+                committed.merge(pending.clone());
+                commits.push((consumed, lines));
+                anyhow::Ok(())
+            };
+            let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(log.clone()));
+            let (total, consumed) = pipeline.run(reader, &mut commit).unwrap_or_default();
+            assert_eq!(total, whole, "block {block_bytes}");
+            assert_eq!(committed.counts, whole.counts);
+            assert_eq!(consumed, log.len() as u64);
+            assert_eq!(
+                commits.last().copied(),
+                Some((log.len() as u64, whole.lines))
+            );
+            assert!(commits
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
+            if commit_bytes < 1 << 20 {
+                assert!(
+                    commits.len() > 3,
+                    "commits happen as the input goes: {commits:?}"
+                );
+            }
+            assert_eq!(total.rejected, 3);
+        }
+    }
 }
