@@ -36,6 +36,11 @@ pub struct AccessLogArgs {
     /// Line format; guessed from the first line when omitted.
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
+    /// JSON lines: read ROLE from the key NAME (repeatable; repeating a role lists
+    /// alternatives). Roles: time, method, path, request, status, request_time, host, bytes.
+    /// Example: --json-field time=ts --json-field request_time=duration_s
+    #[arg(long, value_name = "ROLE=NAME", value_parser = parse_json_field)]
+    json_field: Vec<(JsonRole, String)>,
     /// Feed only this service's SLIs.
     #[arg(long)]
     service: Option<String>,
@@ -56,6 +61,67 @@ pub struct AccessLogArgs {
 enum FormatArg {
     Combined,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum JsonRole {
+    Time,
+    Method,
+    Path,
+    Request,
+    Status,
+    RequestTime,
+    Host,
+    Bytes,
+}
+
+fn parse_json_field(text: &str) -> Result<(JsonRole, String), String> {
+    let (role, name) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected ROLE=NAME, got {text:?}"))?;
+    let role = match role.trim() {
+        "time" => JsonRole::Time,
+        "method" => JsonRole::Method,
+        "path" => JsonRole::Path,
+        "request" => JsonRole::Request,
+        "status" => JsonRole::Status,
+        "request_time" => JsonRole::RequestTime,
+        "host" => JsonRole::Host,
+        "bytes" => JsonRole::Bytes,
+        other => {
+            return Err(format!(
+                "unknown role {other:?}: expected time, method, path, request, status, request_time, host or bytes"
+            ))
+        }
+    };
+    if name.is_empty() {
+        return Err("the JSON key name is empty".into());
+    }
+    Ok((role, name.to_string()))
+}
+
+/// The default JSON keys with the roles named on the command line replaced.
+fn json_fields(overrides: &[(JsonRole, String)]) -> ingest::JsonFields {
+    let mut fields = ingest::JsonFields::default();
+    let mut replaced: Vec<JsonRole> = Vec::new();
+    for (role, name) in overrides {
+        let list = match role {
+            JsonRole::Time => &mut fields.time,
+            JsonRole::Method => &mut fields.method,
+            JsonRole::Path => &mut fields.path,
+            JsonRole::Request => &mut fields.request,
+            JsonRole::Status => &mut fields.status,
+            JsonRole::RequestTime => &mut fields.request_time,
+            JsonRole::Host => &mut fields.host,
+            JsonRole::Bytes => &mut fields.bytes,
+        };
+        if !replaced.contains(role) {
+            list.clear();
+            replaced.push(*role);
+        }
+        list.push(name.clone());
+    }
+    fields
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,6 +173,7 @@ pub fn run_paths(
         files: files.to_vec(),
         config: config.to_vec(),
         format: None,
+        json_field: Vec::new(),
         service: None,
         from_start: false,
         store: crate::StoreArgs {
@@ -270,8 +337,12 @@ fn ingest_file(
 
     let format = match args.format {
         Some(FormatArg::Combined) => LogFormat::Combined,
-        Some(FormatArg::Json) => LogFormat::Json(ingest::JsonFields::default()),
-        None => LogFormat::detect(&head),
+        Some(FormatArg::Json) => LogFormat::Json(json_fields(&args.json_field)),
+        None if !args.json_field.is_empty() => LogFormat::Json(json_fields(&args.json_field)),
+        None => match LogFormat::detect(&head) {
+            LogFormat::Json(_) => LogFormat::Json(json_fields(&args.json_field)),
+            other => other,
+        },
     };
 
     let progress = progress_bar(len.map(|l| l.saturating_sub(offset)));

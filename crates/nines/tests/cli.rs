@@ -367,3 +367,93 @@ fn demo_prints_a_report_with_moved_budgets() {
         .unwrap_or(0.0);
     assert!(consumed > 0.2, "the outage must spend budget: {consumed}");
 }
+
+#[test]
+fn json_lines_with_custom_field_names() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let mut log = String::new();
+    for i in 0..50 {
+        let status = if i < 5 { 502 } else { 200 };
+        let _ = writeln!(
+            log,
+            r#"{{"ts":"2023-11-14T23:30:{:02}Z","verb":"GET","uri":"/api/cart?id={i}","code":{status},"dur":0.01}}"#,
+            i % 60
+        );
+    }
+    log.push_str("{\"ts\": broken\n");
+    let log = write(dir.path(), "access.json", &log);
+    let out = nines()
+        .args([
+            "ingest",
+            "access-log",
+            &log,
+            "--config",
+            &config,
+            "--format",
+            "json",
+        ])
+        .args([
+            "--json-field",
+            "time=ts",
+            "--json-field",
+            "method=verb",
+            "--json-field",
+            "status=code",
+        ])
+        .args(["--json-field", "request_time=dur", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("51 lines, 50 accepted, 1 rejected"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{log}:51: rejected")));
+    let slo = &json_report(dir.path(), &config)["slos"][0];
+    assert_eq!(slo["total"], 50);
+    assert_eq!(slo["good"], 45);
+
+    // An unknown role is a usage error.
+    nines()
+        .args([
+            "ingest",
+            "access-log",
+            &log,
+            "--config",
+            &config,
+            "--json-field",
+            "colour=red",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn check_accepts_every_openslo_example() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/openslo-examples");
+    let mut files: Vec<String> = std::fs::read_dir(&examples)
+        .unwrap_or_else(|e| panic!("{}: {e}", examples.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    let out = nines()
+        .arg("check")
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("ok: {} file(s)", files.len()))
+    );
+}
