@@ -3,6 +3,7 @@
 //! Nothing here does IO or reads a clock: every function that needs "now" takes it as a
 //! parameter, so every result is reproducible from its inputs.
 
+pub mod alerting;
 pub mod duration;
 pub mod model;
 pub mod report;

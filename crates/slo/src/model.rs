@@ -48,6 +48,19 @@ pub enum Window {
 }
 
 impl Window {
+    /// The period used to scale burn rates: the rolling length, or a nominal calendar
+    /// length (week 7d, month 30d, quarter 90d) so a policy does not change month to month.
+    pub fn nominal_seconds(&self) -> i64 {
+        match self {
+            Window::Rolling { seconds } => *seconds,
+            Window::Calendar { unit, .. } => match unit {
+                CalendarUnit::Week => 7 * 86_400,
+                CalendarUnit::Month => 30 * 86_400,
+                CalendarUnit::Quarter => 90 * 86_400,
+            },
+        }
+    }
+
     /// Short label used as the key of the window's burn rate ("30d", "month").
     pub fn label(&self) -> String {
         match self {
