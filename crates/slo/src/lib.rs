@@ -3,14 +3,27 @@
 //! Nothing here does IO or reads a clock: every function that needs "now" takes it as a
 //! parameter, so every result is reproducible from its inputs.
 
+pub mod alert_state;
 pub mod alerting;
+pub mod backtest;
 pub mod duration;
+pub mod explain;
 pub mod model;
 pub mod report;
 pub mod series;
 pub mod window;
 
+pub use alert_state::{AlertState, AlertStateMachine, Transition};
+pub use alerting::{
+    burn_for_budget, workbook_policies, AlertCondition, AlertPolicy, AlertTier, Severity, Strategy,
+    DEFAULT_TIERS,
+};
+pub use backtest::{
+    backtest, backtest_events, compare_strategies, conditions_at, significant_events, AlertRecord,
+    BacktestOptions, BacktestResult, Event, Metrics, ScoredEvent, Stats, TierMetrics,
+};
 pub use duration::{format_duration, parse_duration};
+pub use explain::{budget_exhaustion_seconds, explain, time_to_fire, TierExplanation};
 pub use model::{Budgeting, CalendarUnit, Exclusion, Objective, SloSpec, Window};
 pub use report::{
     burn_rate, evaluate, lookback_start, time_to_exhaustion, BudgetReport, BurnRates, SliceCounts,

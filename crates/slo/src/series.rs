@@ -116,6 +116,12 @@ impl Series {
         self.step
     }
 
+    /// End of the last bucket: the series covers `[start, end)`.
+    pub fn end(&self) -> i64 {
+        let span = i128::from(self.step) * self.len() as i128;
+        i64::try_from(i128::from(self.start) + span).unwrap_or(i64::MAX)
+    }
+
     pub fn len(&self) -> usize {
         self.prefix_total.len() - 1
     }
@@ -129,8 +135,10 @@ impl Series {
         if at <= self.start {
             return 0;
         }
-        let idx = (at - self.start + self.step - 1) / self.step;
-        (idx as usize).min(self.len())
+        // i128: `at` may be anything (a window start far in the past), never overflow.
+        let step = i128::from(self.step);
+        let idx = (i128::from(at) - i128::from(self.start) + step - 1) / step;
+        usize::try_from(idx).unwrap_or(usize::MAX).min(self.len())
     }
 
     /// Events in the buckets whose start is in `[from, to)`.
