@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::alerting::{self, PolicySpec, Source, Target};
 use crate::diag::{Diagnostic, Path, Sink};
 use crate::model::{Config, Location, ServiceConfig, SloConfig};
 use crate::node::Pos;
@@ -18,6 +19,19 @@ pub(crate) struct Builder {
     pub diags: Vec<Diagnostic>,
     /// OpenSLO documents, converted once every file is read.
     pub openslo: Vec<crate::openslo::Doc>,
+    /// The top-level `alerting:` (`None` inside when it has errors) and where it is.
+    default_alerting: Option<(Option<PolicySpec>, Location)>,
+    /// SLOs without alerting of their own, resolved once every file is read.
+    inherit: Vec<Inherit>,
+}
+
+/// An SLO that takes the configuration's default alerting, and where its objective is.
+struct Inherit {
+    service: usize,
+    slo: usize,
+    file: String,
+    objective_at: Pos,
+    objective_path: Path,
 }
 
 pub(crate) fn location(file: &str, pos: Pos) -> Location {
@@ -85,7 +99,8 @@ impl Builder {
         index
     }
 
-    /// Adds an SLO to a service, reporting a duplicate name at `pos`.
+    /// Adds an SLO to a service, reporting a duplicate name at `pos`. Returns its index in
+    /// the service.
     pub fn add_slo(
         &mut self,
         sink: &mut Sink,
@@ -93,10 +108,8 @@ impl Builder {
         slo: SloConfig,
         pos: Pos,
         path: &Path,
-    ) {
-        let Some(service) = self.config.services.get_mut(service) else {
-            return;
-        };
+    ) -> Option<usize> {
+        let service = self.config.services.get_mut(service)?;
         if let Some(first) = service.slos.iter().find(|s| s.spec.name == slo.spec.name) {
             sink.at(
                 pos,
@@ -106,9 +119,89 @@ impl Builder {
                     slo.spec.name, service.name, first.origin
                 ),
             );
-            return;
+            return None;
         }
         service.slos.push(slo);
+        Some(service.slos.len() - 1)
+    }
+
+    /// Records the top-level `alerting:` (at most one in the whole configuration).
+    pub fn set_default_alerting(
+        &mut self,
+        sink: &mut Sink,
+        spec: Option<PolicySpec>,
+        pos: Pos,
+        path: &Path,
+    ) {
+        if let Some((_, first)) = &self.default_alerting {
+            sink.at(
+                pos,
+                path,
+                format!(
+                    "duplicate top-level `alerting` (first defined at {first}): the default policy applies to the whole configuration, so write it once"
+                ),
+            );
+            return;
+        }
+        self.default_alerting = Some((spec, location(&sink.file, pos)));
+    }
+
+    /// Marks an SLO (added by [`Builder::add_slo`]) as taking the default alerting;
+    /// `objective_at` is where problems with that policy are reported.
+    pub fn inherit_alerting(
+        &mut self,
+        service: usize,
+        slo: usize,
+        file: &str,
+        objective_at: Pos,
+        objective_path: &Path,
+    ) {
+        self.inherit.push(Inherit {
+            service,
+            slo,
+            file: file.to_string(),
+            objective_at,
+            objective_path: objective_path.clone(),
+        });
+    }
+
+    /// Gives every SLO without alerting of its own the top-level `alerting:` or the
+    /// default multiwindow policy, once every file is read.
+    pub fn resolve_inherited_alerting(&mut self) {
+        let builtin = PolicySpec::Default {
+            inhibit: true,
+            at: Pos::default(),
+            path: Path::root(),
+        };
+        let (spec, source) = match &self.default_alerting {
+            // the top-level block has errors, reported where it is
+            Some((None, _)) => return,
+            Some((Some(spec), origin)) => (spec, Source::TopLevel(origin)),
+            None => (&builtin, Source::BuiltIn),
+        };
+        for inherit in std::mem::take(&mut self.inherit) {
+            let Some(slo) = self
+                .config
+                .services
+                .get_mut(inherit.service)
+                .and_then(|s| s.slos.get_mut(inherit.slo))
+            else {
+                continue;
+            };
+            let mut sink = Sink::new(&inherit.file);
+            let source = match &source {
+                Source::TopLevel(origin) => Source::TopLevel(origin),
+                _ => Source::BuiltIn,
+            };
+            slo.alert_policy = alerting::resolve(
+                &mut sink,
+                spec,
+                Target::of(&slo.spec),
+                source,
+                (inherit.objective_at, &inherit.objective_path),
+            );
+            self.diags.append(&mut sink.diags);
+        }
     }
 
     /// Every diagnostic, in file order, then by position.

@@ -10,6 +10,7 @@
 //! mixed in one file (`---`) and across files; references between OpenSLO documents are
 //! resolved once every file has been read.
 
+mod alerting;
 mod assemble;
 mod common;
 mod diag;
@@ -17,6 +18,7 @@ mod model;
 mod native;
 mod node;
 mod openslo;
+mod promql;
 mod reader;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -27,6 +29,7 @@ pub use model::{
     MetricSource, NotificationTarget, RawType, ServiceConfig, SliConfig, SliKind, SliQuery,
     SloConfig, SourceKind, ThresholdOp, Value,
 };
+pub use promql::WINDOW_PLACEHOLDER;
 
 use assemble::Builder;
 use diag::{Path, Sink};
@@ -160,6 +163,7 @@ fn document(sink: &mut Sink, doc: &Node, builder: &mut Builder) {
 
 fn finish(mut builder: Builder) -> Result<Config, Vec<Diagnostic>> {
     openslo::resolve(&mut builder);
+    builder.resolve_inherited_alerting();
     if builder.diags.is_empty() {
         Ok(std::mem::take(&mut builder.config))
     } else {

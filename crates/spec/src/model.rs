@@ -50,6 +50,12 @@ pub struct SloConfig {
     pub budgeting_method: BudgetingMethod,
     /// Names of the alert policies (in [`Config::alert_policies`]) attached to the SLO.
     pub alert_policies: Vec<String>,
+    /// The SLO's alerting, fully resolved: tiers in seconds, burn rates scaled to the SLO's
+    /// window. It comes from, in order: the SLO's own `alerting:` (native) or attached
+    /// `alertPolicies` (OpenSLO, each burn-rate `AlertCondition` one `burn_rate` tier), the
+    /// configuration's top-level `alerting:`, or the default multiwindow multi-burn-rate
+    /// policy. `None` for `policy: none` (no alerting).
+    pub alert_policy: Option<slo::alerting::AlertPolicy>,
     /// Which format the SLO was written in.
     pub format: Format,
     /// Where the SLO was defined.

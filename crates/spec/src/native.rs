@@ -5,6 +5,7 @@
 
 use ingest::{GoodCondition, LatencyBound, Selector, SliMatcher, StatusSet};
 
+use crate::alerting::{self, Source, Target};
 use crate::assemble::{location, Builder};
 use crate::common;
 use crate::diag::{Path, Sink};
@@ -18,7 +19,18 @@ type Section = fn(&mut Sink, &Node, &Path, &mut Builder);
 
 /// The top-level keys of a native document and their readers. `apiVersion` is checked by
 /// the dispatcher in `lib.rs`.
-const SECTIONS: &[(&str, Section)] = &[("apiVersion", |_, _, _, _| {}), ("services", services)];
+const SECTIONS: &[(&str, Section)] = &[
+    ("apiVersion", |_, _, _, _| {}),
+    ("alerting", default_alerting),
+    ("services", services),
+];
+
+/// The top-level `alerting:`: the default policy of every SLO of the configuration (all
+/// files, native and OpenSLO) that has none of its own. See [`crate::alerting`].
+fn default_alerting(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
+    let spec = alerting::policy(sink, node, path);
+    builder.set_default_alerting(sink, spec, node.pos, path);
+}
 
 /// Reads one native document.
 pub(crate) fn document(sink: &mut Sink, doc: &Node, builder: &mut Builder) {
@@ -77,13 +89,16 @@ fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
             continue;
         };
         if let (Some(index), false) = (index, duplicate) {
-            builder.add_slo(
+            let added = builder.add_slo(
                 sink,
                 index,
                 parsed.config,
                 parsed.name_pos,
                 &slo_path.key("name"),
             );
+            if let (Some(slo_index), Some((pos, path))) = (added, parsed.inherits) {
+                builder.inherit_alerting(index, slo_index, &sink.file, pos, &path);
+            }
         }
     }
 }
@@ -102,6 +117,9 @@ fn slo_name(node: &Node) -> Option<(&str, Pos)> {
 struct ParsedSlo {
     config: SloConfig,
     name_pos: Pos,
+    /// Without `alerting:` of its own: where the objective is, to report problems with the
+    /// inherited policy.
+    inherits: Option<(Pos, Path)>,
 }
 
 const SLO_FIELDS: &[&str] = &[
@@ -114,6 +132,7 @@ const SLO_FIELDS: &[&str] = &[
     "slice_target",
     "bucket",
     "exclude",
+    "alerting",
 ];
 
 fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<ParsedSlo> {
@@ -136,6 +155,9 @@ fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<Parse
         .and_then(|n| window(sink, n, &f.path("window"), bucket));
     let budgeting = budgeting(sink, &f);
     let exclusions = exclusions(sink, &f);
+    let alerting_spec = f
+        .get("alerting")
+        .map(|n| alerting::policy(sink, n, &f.path("alerting")));
 
     let (name, name_node) = (name?, name_node?);
     let spec = slo::SloSpec {
@@ -151,6 +173,21 @@ fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<Parse
         slo::Budgeting::Occurrences => BudgetingMethod::Occurrences,
         slo::Budgeting::Timeslices { .. } => BudgetingMethod::Timeslices,
     };
+    let objective_node = f.get("objective").unwrap_or(node);
+    let objective_path = f.path("objective");
+    let (alert_policy, inherits) = match alerting_spec {
+        None => (None, Some((objective_node.pos, objective_path))),
+        Some(own) => (
+            alerting::resolve(
+                sink,
+                &own?,
+                Target::of(&spec),
+                Source::Own,
+                (objective_node.pos, &objective_path),
+            ),
+            None,
+        ),
+    };
     Some(ParsedSlo {
         config: SloConfig {
             spec,
@@ -158,10 +195,12 @@ fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<Parse
             sli: sli?,
             budgeting_method,
             alert_policies: Vec::new(),
+            alert_policy,
             format: Format::Native,
             origin: location(&sink.file, node.pos),
         },
         name_pos: name_node.pos,
+        inherits,
     })
 }
 
@@ -337,12 +376,29 @@ fn exclusion(sink: &mut Sink, node: &Node, path: &Path) -> Option<slo::Exclusion
     Some(slo::Exclusion { from, to, reason })
 }
 
+/// `total_query`, `good_query` and `error_query` are other spellings of `total`, `good`
+/// and `bad` for Prometheus sources.
+const QUERY_ALIASES: [(&str, &str); 3] = [
+    ("total", "total_query"),
+    ("good", "good_query"),
+    ("bad", "error_query"),
+];
+
 fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
     let f = fields(
         sink,
         node,
         path,
-        &["kind", "source", "total", "good", "bad"],
+        &[
+            "kind",
+            "source",
+            "total",
+            "good",
+            "bad",
+            "total_query",
+            "good_query",
+            "error_query",
+        ],
     )?;
     let kind = f
         .required(sink, "kind")
@@ -350,11 +406,27 @@ fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
     let source = f
         .required(sink, "source")
         .and_then(|n| common::one_of(sink, n, &f.path("source"), "source", &SourceKind::NATIVE))?;
+    let mut aliases_ok = true;
+    if source != SourceKind::Prometheus {
+        for (plain, alias) in QUERY_ALIASES {
+            if let Some(n) = f.get(alias) {
+                sink.node(
+                    n,
+                    &f.path(alias),
+                    format!("`{alias}` is only for `source: prometheus`; use `{plain}`"),
+                );
+                aliases_ok = false;
+            }
+        }
+    }
     let query = if source.uses_queries() {
-        queries(sink, &f)
+        queries(sink, &f, &source)
     } else {
         matchers(sink, &f, kind)
     };
+    if !aliases_ok {
+        return None;
+    }
     Some(SliConfig {
         kind: kind?,
         source,
@@ -362,34 +434,76 @@ fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
     })
 }
 
-/// remote_write / prometheus: `total`, `good` and `bad` are metric selectors or PromQL.
-fn queries(sink: &mut Sink, f: &Fields<'_>) -> Option<SliQuery> {
-    let query = |sink: &mut Sink, name: &str| -> Option<Option<String>> {
-        match f.get(name) {
-            None => Some(None),
-            Some(n) => match &n.kind {
-                Kind::Str(s) if !s.trim().is_empty() => Some(Some(s.clone())),
-                Kind::Str(_) => {
-                    sink.node(n, &f.path(name), "must not be empty");
-                    None
-                }
-                _ => {
-                    sink.expected(n, &f.path(name), "a metric selector or PromQL string");
-                    None
-                }
-            },
-        }
-    };
-    let total = match f.get("total") {
-        Some(_) => query(sink, "total"),
-        None => {
+/// A query field by either spelling: `Some(None)` when absent, `None` after an error.
+fn query_field<'n>(
+    sink: &mut Sink,
+    f: &Fields<'n>,
+    plain: &str,
+    source: &SourceKind,
+) -> Option<Option<(&'n Node, Path)>> {
+    let alias = QUERY_ALIASES
+        .iter()
+        .find(|(p, _)| *p == plain)
+        .map(|(_, a)| *a)
+        .filter(|_| *source == SourceKind::Prometheus);
+    match (f.get(plain), alias.and_then(|a| Some((a, f.get(a)?)))) {
+        (Some(_), Some((alias, n))) => {
             sink.node(
-                f.node,
-                &f.path,
-                "missing field `total` (a metric selector or PromQL query)",
+                n,
+                &f.path(alias),
+                format!("`{alias}` and `{plain}` are the same field; set one of them"),
             );
             None
         }
+        (Some(n), None) => Some(Some((n, f.path(plain)))),
+        (None, Some((alias, n))) => Some(Some((n, f.path(alias)))),
+        (None, None) => Some(None),
+    }
+}
+
+/// remote_write / prometheus: `total`, `good` and `bad` are metric selectors (checked as
+/// PromQL vector selectors) or PromQL queries (checked with `{{window}}` read as `5m`).
+fn queries(sink: &mut Sink, f: &Fields<'_>, source: &SourceKind) -> Option<SliQuery> {
+    let prometheus = *source == SourceKind::Prometheus;
+    let query = |sink: &mut Sink, name: &str| -> Option<Option<String>> {
+        let Some((n, path)) = query_field(sink, f, name, source)? else {
+            return Some(None);
+        };
+        match &n.kind {
+            Kind::Str(s) if !s.trim().is_empty() => {
+                let checked = if prometheus {
+                    crate::promql::check_query(s)
+                } else {
+                    crate::promql::check_selector(s)
+                };
+                match checked {
+                    Ok(()) => Some(Some(s.clone())),
+                    Err(message) => {
+                        sink.node(n, &path, message);
+                        None
+                    }
+                }
+            }
+            Kind::Str(_) => {
+                sink.node(n, &path, "must not be empty");
+                None
+            }
+            _ => {
+                sink.expected(n, &path, "a metric selector or PromQL string");
+                None
+            }
+        }
+    };
+    let has_total = f.has("total") || (prometheus && f.has("total_query"));
+    let total = if has_total {
+        query(sink, "total")
+    } else {
+        sink.node(
+            f.node,
+            &f.path,
+            "missing field `total` (a metric selector or PromQL query)",
+        );
+        None
     };
     let good = query(sink, "good");
     let bad = query(sink, "bad");
@@ -400,8 +514,14 @@ fn queries(sink: &mut Sink, f: &Fields<'_>) -> Option<SliQuery> {
             None
         }
         (Some(_), Some(_)) => {
-            if let Some(n) = f.get("bad") {
-                sink.node(n, &f.path("bad"), "set `good` or `bad`, not both");
+            let bad_key = if f.has("bad") { "bad" } else { "error_query" };
+            let good_key = if f.has("good") { "good" } else { "good_query" };
+            if let Some(n) = f.get(bad_key) {
+                sink.node(
+                    n,
+                    &f.path(bad_key),
+                    format!("set `{good_key}` or `{bad_key}`, not both"),
+                );
             }
             None
         }

@@ -16,10 +16,22 @@
 //! - ratio metrics from Prometheus become PromQL queries; other metric source types are
 //!   kept as data ([`SourceKind::External`]);
 //! - the SLI kind is not part of OpenSLO: ratio metrics are read as availability, threshold
-//!   metrics as latency.
+//!   metrics as latency;
+//! - Prometheus queries must parse as PromQL (`promql-parser`);
+//! - alerting: the `alertPolicies` attached to an SLO become its
+//!   [`SloConfig::alert_policy`]: every `burnrate` AlertCondition of every attached policy
+//!   is one `burn_rate` condition with one tier: window = `lookbackWindow`, burn rate =
+//!   `threshold`, `for` = `alertAfter` (default 0). `op: gt` is read as `gte` (the
+//!   difference is one point on a continuous scale); `lt`/`lte` cannot alert on a burn
+//!   rate and are errors when the condition is attached to an SLO. `severity` `page`,
+//!   `critical` or `high` (any case) pages, anything else is a ticket. The policy is named
+//!   after the attached AlertPolicy (several: their names joined with `+`) and inhibits
+//!   lower tiers. An SLO without `alertPolicies` takes the configuration's default (the
+//!   native top-level `alerting:`, else the multiwindow policy).
 
 use std::collections::{HashMap, HashSet};
 
+use crate::alerting::{self, Target};
 use crate::assemble::{location, Builder};
 use crate::common;
 use crate::diag::{Path, Sink};
@@ -136,6 +148,18 @@ struct Registry {
     policies: HashSet<String>,
     /// SLI name -> the indicator (None when invalid; its errors are already reported).
     slis: HashMap<String, Option<Indicator>>,
+    /// AlertCondition name -> where its fields are, for problems found when it is attached.
+    condition_at: HashMap<String, ConditionAt>,
+    /// Conditions whose `op` was already reported.
+    op_reported: HashSet<String>,
+}
+
+/// Where a condition's `op` and `threshold` were written.
+#[derive(Debug, Clone)]
+struct ConditionAt {
+    file: String,
+    op: (Pos, Path),
+    threshold: (Pos, Path),
 }
 
 #[derive(Debug, Clone)]
@@ -279,8 +303,9 @@ fn convert(sink: &mut Sink, doc: &Doc, keep: bool, reg: &mut Registry, builder: 
         }
         DocKind::AlertCondition => {
             let Some(spec) = spec else { return };
-            if let Some(c) = condition(sink, spec, &spec_path, origin) {
+            if let Some((c, at)) = condition(sink, spec, &spec_path, origin) {
                 if let Some(name) = name {
+                    reg.condition_at.insert(name.clone(), at);
                     builder
                         .config
                         .alert_conditions
@@ -383,7 +408,7 @@ fn condition(
     node: &Node,
     path: &Path,
     origin: crate::Location,
-) -> Option<AlertCondition> {
+) -> Option<(AlertCondition, ConditionAt)> {
     let f = fields(sink, node, path, &["description", "severity", "condition"])?;
     let description = f.opt_str(sink, "description").map(str::to_string);
     let severity = f.req_str(sink, "severity").map(str::to_string);
@@ -429,16 +454,30 @@ fn condition(
         Some(n) => common::duration(sink, n, &cond.path("alertAfter")).map(Some),
     };
     kind?;
-    Some(AlertCondition {
-        name: String::new(),
-        description,
-        severity: severity?,
-        op: op?,
-        threshold: threshold?,
-        lookback_window: lookback?,
-        alert_after: alert_after?,
-        origin,
-    })
+    let at = |key: &str| {
+        (
+            cond.get(key).map_or(cond.node.pos, |n| n.pos),
+            cond.path(key),
+        )
+    };
+    let condition_at = ConditionAt {
+        file: sink.file.clone(),
+        op: at("op"),
+        threshold: at("threshold"),
+    };
+    Some((
+        AlertCondition {
+            name: String::new(),
+            description,
+            severity: severity?,
+            op: op?,
+            threshold: threshold?,
+            lookback_window: lookback?,
+            alert_after: alert_after?,
+            origin,
+        },
+        condition_at,
+    ))
 }
 
 /// An inline object (`kind: X`, `metadata`, `spec`) inside another document.
@@ -542,9 +581,10 @@ fn policy(
                 };
                 let origin = location(&sink.file, inline_node.pos);
                 match condition(sink, spec, &spec_path, origin) {
-                    Some(c) => {
+                    Some((c, at)) => {
                         if register_inline(sink, reg, "AlertCondition", &meta, &item_path) {
                             reg.conditions.insert(meta.name.clone());
+                            reg.condition_at.insert(meta.name.clone(), at);
                             builder.config.alert_conditions.push(AlertCondition {
                                 name: meta.name.clone(),
                                 ..c
@@ -814,6 +854,23 @@ fn metric_source(
         );
         return None;
     }
+    if source_kind(&source.source_type) == SourceKind::Prometheus {
+        if let Some(Err(message)) = source.promql().map(crate::promql::check_query) {
+            let spec = f.get("spec");
+            let (at, at_path) = ["query", "promql"]
+                .iter()
+                .find_map(|key| {
+                    let Kind::Map(entries) = &spec?.kind else {
+                        return None;
+                    };
+                    let (_, v) = entries.iter().find(|(k, _)| k.as_str() == Some(key))?;
+                    Some((v.pos, f.path("spec").key(key)))
+                })
+                .unwrap_or((node.pos, path.clone()));
+            sink.at(at, &at_path, message);
+            return None;
+        }
+    }
     Some(source)
 }
 
@@ -954,12 +1011,18 @@ fn slo(
             exclusions: Vec::new(),
             bucket_seconds: obj.bucket,
         };
+        let alert_policy = if policies.is_empty() {
+            None // the default, resolved once every file is read
+        } else {
+            Some(attached_policy(builder, reg, &policies, &spec))
+        };
         let config = SloConfig {
             spec,
             description: description.clone(),
             sli,
             budgeting_method: method,
             alert_policies: policies.clone(),
+            alert_policy,
             format: Format::OpenSlo,
             origin: location(&doc.file, if many { obj_node.pos } else { doc.node.pos }),
         };
@@ -968,7 +1031,11 @@ fn slo(
         } else {
             (meta.name_pos, Path::root().key("metadata").key("name"))
         };
-        builder.add_slo(sink, service_index, config, pos, &name_path);
+        let added = builder.add_slo(sink, service_index, config, pos, &name_path);
+        if let (Some(slo_index), true) = (added, policies.is_empty()) {
+            let (at, at_path) = &obj.target_at;
+            builder.inherit_alerting(service_index, slo_index, &doc.file, *at, at_path);
+        }
     }
 }
 
@@ -1044,6 +1111,8 @@ fn inline_sli<'n>(
 struct ParsedObjective {
     display_name: Option<String>,
     target: f64,
+    /// Where `target` (or `targetPercent`) is.
+    target_at: (Pos, Path),
     budgeting: slo::Budgeting,
     bucket: i64,
     threshold: Option<(ThresholdOp, f64)>,
@@ -1081,6 +1150,11 @@ fn objective(
     if let Some(n) = f.get("compositeWeight") {
         reader::number(sink, n, &f.path("compositeWeight"));
     }
+    let target_at = match (f.get("target"), f.get("targetPercent")) {
+        (Some(n), _) => (n.pos, f.path("target")),
+        (None, Some(n)) => (n.pos, f.path("targetPercent")),
+        (None, None) => (node.pos, path.clone()),
+    };
     let target = match (f.get("target"), f.get("targetPercent")) {
         (Some(_), Some(n)) => {
             sink.node(
@@ -1175,6 +1249,7 @@ fn objective(
     Some(ParsedObjective {
         display_name,
         target: target?,
+        target_at,
         budgeting: budgeting?,
         bucket: bucket?,
         threshold,
@@ -1246,6 +1321,82 @@ fn make_sli(
                 },
             })
         }
+    }
+}
+
+/// The SLO's alerting from its attached OpenSLO policies: one `burn_rate` condition per
+/// AlertCondition. Reports `lt`/`lte` operators (once per condition) and tiers that can
+/// never fire for this SLO, at the condition.
+fn attached_policy(
+    builder: &mut Builder,
+    reg: &mut Registry,
+    names: &[String],
+    spec: &slo::SloSpec,
+) -> slo::alerting::AlertPolicy {
+    use slo::alerting::{AlertCondition as Condition, AlertPolicy as Policy, AlertTier, Strategy};
+    let target = Target::of(spec);
+    let mut conditions = Vec::new();
+    let mut diags = Vec::new();
+    for name in names {
+        let Some(policy) = builder
+            .config
+            .alert_policies
+            .iter()
+            .find(|p| &p.name == name)
+        else {
+            continue; // invalid: its errors are reported where it is
+        };
+        for cname in &policy.conditions {
+            let Some(c) = builder
+                .config
+                .alert_conditions
+                .iter()
+                .find(|c| &c.name == cname)
+            else {
+                continue;
+            };
+            let tier = AlertTier {
+                severity: alerting::openslo_severity(&c.severity),
+                long_window: c.lookback_window,
+                short_window: None,
+                burn_rate: c.threshold,
+                for_seconds: c.alert_after.unwrap_or(0),
+            };
+            if let Some(at) = reg.condition_at.get(cname) {
+                let mut sink = Sink::new(&at.file);
+                if matches!(c.op, ThresholdOp::Lt | ThresholdOp::Lte)
+                    && reg.op_reported.insert(cname.clone())
+                {
+                    let op = if c.op == ThresholdOp::Lt { "lt" } else { "lte" };
+                    sink.at(
+                        at.op.0,
+                        &at.op.1,
+                        format!("`{op}` cannot alert on a burn rate: nines fires when the burn rate reaches the threshold; use `gte` (or `gt`)"),
+                    );
+                }
+                if let Some(why) = alerting::never_fires(&tier, target.floor, target.period) {
+                    sink.at(
+                        at.threshold.0,
+                        &at.threshold.1,
+                        format!(
+                            "AlertCondition `{cname}` attached to SLO `{}` {why}",
+                            spec.key()
+                        ),
+                    );
+                }
+                diags.append(&mut sink.diags);
+            }
+            conditions.push(Condition {
+                strategy: Strategy::BurnRate,
+                tiers: vec![tier],
+            });
+        }
+    }
+    builder.diags.append(&mut diags);
+    Policy {
+        name: names.join("+"),
+        conditions,
+        inhibit_lower_tiers: true,
     }
 }
 

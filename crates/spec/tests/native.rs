@@ -145,6 +145,7 @@ services:
         sli: { kind: throughput, source: otlp, total: { method: GET }, good: { status: 200 } }
         objective: 95
         window: { calendar: quarter }
+        alerting: { policy: none }    # the default 1h page tier needs a 216% error ratio here
       - name: fresh
         sli: { kind: freshness, source: access_log, good: { latency: "<1s", status: "<500" } }
         objective: 90.5
@@ -265,7 +266,7 @@ fn percentages_convert_exactly() {
         ("99.999", 0.99999),
     ] {
         let text = format!(
-            "apiVersion: nines/v1\nservices:\n  - name: s\n    slos:\n      - name: x\n        sli: {{ kind: availability, source: access_log, good: {{ status: \"<500\" }} }}\n        objective: {percent}\n        window: 30d\n"
+            "apiVersion: nines/v1\nservices:\n  - name: s\n    slos:\n      - name: x\n        sli: {{ kind: availability, source: access_log, good: {{ status: \"<500\" }} }}\n        objective: {percent}\n        window: 30d\n        alerting: {{ policy: none }}\n"
         );
         let config = load(&text);
         assert_eq!(
@@ -312,6 +313,6 @@ fn duplicate_services_and_slos_across_files_are_reported() {
 fn unknown_top_level_key() {
     assert_eq!(
         errors("apiVersion: nines/v1\nservice: []\n"),
-        vec!["nines.yaml:2:1: service: unknown field `service`, expected one of `apiVersion`, `services`"]
+        vec!["nines.yaml:2:1: service: unknown field `service`, expected one of `apiVersion`, `alerting`, `services`"]
     );
 }
