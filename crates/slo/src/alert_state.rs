@@ -250,3 +250,51 @@ mod tests {
         assert_eq!(states(&m), [Firing, Firing]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::alerting::{AlertTier, Strategy};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fires_only_on_a_condition_held_for_for(
+            fors in proptest::collection::vec(0i64..5, 1..4),
+            steps in proptest::collection::vec(proptest::collection::vec(any::<bool>(), 0..5), 0..60),
+            inhibit in any::<bool>(),
+        ) {
+            let tiers: Vec<AlertTier> = fors.iter().enumerate().map(|(i, f)| AlertTier {
+                severity: if i % 2 == 0 { Severity::Page } else { Severity::Ticket },
+                long_window: 60,
+                short_window: None,
+                burn_rate: 1.0,
+                for_seconds: f * 60,
+            }).collect();
+            let mut policy = AlertPolicy::single(Strategy::Duration, tiers);
+            policy.inhibit_lower_tiers = inhibit;
+            let mut m = AlertStateMachine::new(&policy);
+            // Consecutive steps each tier's condition has held.
+            let mut held = vec![0i64; fors.len()];
+            for (k, conds) in steps.iter().enumerate() {
+                let now = k as i64 * 60;
+                for (i, h) in held.iter_mut().enumerate() {
+                    *h = if conds.get(i).copied().unwrap_or(false) { *h + 1 } else { 0 };
+                }
+                for tr in m.step(now, conds) {
+                    prop_assert!(tr.from != tr.to);
+                    prop_assert_eq!(tr.at, now);
+                    if tr.to == AlertState::Firing {
+                        // Held at least `for` (in steps of 60 s) before this step.
+                        prop_assert!((held[tr.tier] - 1) * 60 >= fors[tr.tier] * 60);
+                    }
+                }
+                for (i, h) in held.iter().enumerate() {
+                    if m.state(i) == Some(AlertState::Firing) {
+                        prop_assert!(*h > 0);
+                    }
+                }
+            }
+        }
+    }
+}

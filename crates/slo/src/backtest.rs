@@ -9,7 +9,8 @@
 //! bucket with traffic) with timeslice budgeting.
 //!
 //! - **Evaluation**: at the end `t` of every bucket whose start is in `[from, to)` (and in
-//!   the series), each tier's windows are `[t − w, t)`. A window's burn rate is its error
+//!   the series), each tier's windows are `[t − w, t)`, `w` rounded up to whole buckets (a
+//!   5m window over 1h buckets is one bucket, not an always-empty window). A window's burn rate is its error
 //!   ratio / `b`; a window without traffic burns 0. A tier's condition holds when its long
 //!   window (and its short window, when set) burns at least the tier's burn rate (with a
 //!   relative tolerance of 1e-9, so a burn of exactly the threshold counts). Conditions go
@@ -285,17 +286,24 @@ fn condition(
     at: i64,
 ) -> bool {
     let threshold = burn * (1.0 - BURN_TOLERANCE);
+    let step = series.step().max(1);
     let burns = |w: i64| {
         if w <= 0 {
             return false;
         }
+        // Whole buckets: ceil(w / step) × step.
+        let w = w
+            .div_euclid(step)
+            .saturating_add(i64::from(w % step != 0))
+            .saturating_mul(step);
         let u = series.budget_units(budgeting, at.saturating_sub(w), at);
         burn_rate(u, objective) >= threshold
     };
     burns(long) && short.is_none_or(burns)
 }
 
-/// Whether each tier of `policy` holds at `at` (a bucket end), into `out` (cleared first).
+/// Whether each tier of `policy` holds at `at` (a bucket end), into `out` (cleared first):
+/// the same conditions [`backtest`] replays, for a live evaluator.
 pub fn conditions_at(
     policy: &AlertPolicy,
     series: &Series,
@@ -377,20 +385,28 @@ pub fn backtest_events(
     let mut alerts: Vec<AlertRecord> = Vec::new();
     let range = bucket_range(series, from, to);
     let step = series.step();
+    let windows: Vec<TierWindows> = tiers
+        .iter()
+        .map(|(_, t)| TierWindows {
+            long: window_buckets(t.long_window, step),
+            short: t.short_window.map(|w| window_buckets(w, step)),
+            threshold: t.burn_rate * (1.0 - BURN_TOLERANCE),
+        })
+        .collect();
     let mut last_t = from;
     for i in range {
         let t = bucket_start(series, i).saturating_add(step);
         last_t = t;
-        for (c, (_, tier)) in conds.iter_mut().zip(&tiers) {
-            *c = condition(
-                series,
-                spec.budgeting,
-                spec.objective,
-                tier.long_window,
-                tier.short_window,
-                tier.burn_rate,
-                t,
-            );
+        // Evaluation at the end of bucket i: windows are buckets `i + 1 - k .. i + 1`.
+        let end = i + 1;
+        for (c, w) in conds.iter_mut().zip(&windows) {
+            let burns = |k: Option<usize>| {
+                k.is_some_and(|k| {
+                    let u = series.units_by_index(spec.budgeting, end.saturating_sub(k), end);
+                    burn_rate(u, spec.objective) >= w.threshold
+                })
+            };
+            *c = burns(w.long) && (w.short.is_none() || burns(w.short.flatten()));
         }
         transitions.clear();
         machine.step_into(t, &conds, &mut transitions);
@@ -472,6 +488,23 @@ pub fn backtest_events(
     }
 }
 
+/// A tier's windows in whole buckets (`None`: not positive, never burns).
+struct TierWindows {
+    long: Option<usize>,
+    short: Option<Option<usize>>,
+    threshold: f64,
+}
+
+/// ceil(w / step) buckets; `None` for windows that are not positive.
+fn window_buckets(w: i64, step: i64) -> Option<usize> {
+    if w <= 0 {
+        return None;
+    }
+    let step = step.max(1);
+    let k = w / step + i64::from(w % step != 0);
+    Some(usize::try_from(k).unwrap_or(usize::MAX))
+}
+
 fn overlaps(a: &AlertRecord, e: &Event, grace: i64) -> bool {
     a.start < e.end.saturating_add(grace) && a.end > e.start
 }
@@ -543,7 +576,7 @@ mod tests {
     use super::*;
     use crate::alerting::AlertTier;
     use crate::{time_to_fire, Window};
-    use proptest::prelude::{any, prop_assert, prop_oneof, proptest, Just};
+    use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest, Just};
     use proptest::strategy::Strategy as _;
 
     const DAY: i64 = 86_400;
@@ -794,6 +827,29 @@ mod tests {
         assert!(close(e[0].allowed_bad, 4320.0));
     }
 
+    #[test]
+    fn windows_shorter_than_a_bucket_round_up_to_one_bucket() {
+        // Hourly buckets: the 5m short window of the 1h page covers the last bucket.
+        let s = spec(0.999);
+        let samples = (0..48).map(|h| {
+            let at = T0 - DAY + h * 3600;
+            (at, if at == T0 { 0 } else { 6000 }, 6000)
+        });
+        let data = Series::build(T0 - DAY, T0 + DAY, 3600, samples, &[], s.budgeting);
+        let r = backtest(
+            &AlertPolicy::default_multiwindow(30 * DAY),
+            &data,
+            &s,
+            T0,
+            T0 + 7200,
+            0.02,
+        );
+        assert_eq!(
+            r.alerts.first().map(|a| (a.tier, a.start - T0)),
+            Some((0, 3600))
+        );
+    }
+
     fn arb_tier() -> impl proptest::strategy::Strategy<Value = AlertTier> {
         (
             any::<bool>(),
@@ -816,6 +872,44 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn replay_matches_conditions_at_through_the_state_machine(
+            samples in proptest::collection::vec((0i64..30_000, 0u64..20, 0u64..20), 0..300),
+            tiers in proptest::collection::vec(arb_tier(), 0..4),
+            step in prop_oneof![Just(60i64), Just(300), Just(7)],
+        ) {
+            let s = spec(0.9);
+            let data = Series::build(0, 30_000, step, samples, &[], s.budgeting);
+            let policy = AlertPolicy::single(crate::Strategy::Multiwindow, tiers);
+            let r = backtest(&policy, &data, &s, 0, 30_000, 0.02);
+            let mut m = AlertStateMachine::new(&policy);
+            let mut conds = Vec::new();
+            let mut naive = Vec::new();
+            let mut open = vec![None; policy.tier_count()];
+            for (start, _, _) in data.buckets() {
+                let t = start + data.step();
+                conditions_at(&policy, &data, &s, t, &mut conds);
+                for tr in m.step(t, &conds) {
+                    if tr.to == AlertState::Firing {
+                        open[tr.tier] = Some(t);
+                    } else if tr.from == AlertState::Firing {
+                        if let Some(a) = open[tr.tier].take() {
+                            naive.push((a, tr.tier, t));
+                        }
+                    }
+                }
+            }
+            let end = r.to.max(data.end());
+            for (tier, a) in open.iter().enumerate() {
+                if let Some(a) = a {
+                    naive.push((*a, tier, end));
+                }
+            }
+            naive.sort();
+            let got: Vec<_> = r.alerts.iter().map(|a| (a.start, a.tier, a.end)).collect();
+            prop_assert_eq!(got, naive);
+        }
+
         #[test]
         fn backtest_is_total_and_well_formed(
             samples in proptest::collection::vec((0i64..30_000, 0u64..100, 0u64..100), 0..200),

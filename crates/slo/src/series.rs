@@ -173,6 +173,23 @@ impl Series {
         }
     }
 
+    /// Budget units of buckets `a..b` by index (clamped to the series), without the
+    /// time-to-index divisions: the backtest's inner loop.
+    pub(crate) fn units_by_index(&self, budgeting: Budgeting, a: usize, b: usize) -> Counts {
+        let b = b.min(self.len());
+        if b <= a {
+            return Counts::default();
+        }
+        let (good, total) = match budgeting {
+            Budgeting::Occurrences => (&self.prefix_good, &self.prefix_total),
+            Budgeting::Timeslices { .. } => (&self.prefix_good_slices, &self.prefix_slices),
+        };
+        Counts {
+            good: good[b] - good[a],
+            total: total[b] - total[a],
+        }
+    }
+
     /// Per-bucket `(bucket_start, good, total)` (events), for charts and debugging.
     pub fn buckets(&self) -> impl Iterator<Item = (i64, u64, u64)> + '_ {
         (0..self.len()).map(move |i| {
