@@ -19,6 +19,10 @@
 //!
 //! Every series carries the labels `service` and `slo` and the SLO's extra labels; alerts add
 //! `severity`. The library is pure: no IO, no clock, no panics on input.
+//!
+//! Not expressible in a rule file: [`AlertPolicy::inhibit_lower_tiers`] (a page silencing the
+//! ticket of the same SLO) belongs in Alertmanager, as an inhibit rule on `severity` equal on
+//! `service` and `slo`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -541,14 +545,21 @@ impl<'a> Plan<'a> {
                 .join("\nor\n"),
         };
 
+        // `$labels` holds the series' labels, not the rule's static ones: a single tier names
+        // its windows in the text, several read them from the branch that fired.
+        let windows = match tiers {
+            [tier] => windows_text(tier),
+            _ => "{{ $labels.long_window }}{{ with $labels.short_window }} and {{ . }}{{ end }}"
+                .into(),
+        };
         let tier_text: Vec<String> = tiers
             .iter()
             .map(|t| {
-                let windows = match t.short_window {
-                    Some(s) => format!("{} and {}", prom_duration(t.long_window), prom_duration(s)),
-                    None => prom_duration(t.long_window),
-                };
-                format!("{}x over {windows}", fmt_num(round_sig(t.burn_rate)))
+                format!(
+                    "{}x over {}",
+                    fmt_num(round_sig(t.burn_rate)),
+                    windows_text(t)
+                )
             })
             .collect();
         let mut annotations = BTreeMap::new();
@@ -560,8 +571,7 @@ impl<'a> Plan<'a> {
             "description".into(),
             format!(
                 "{{{{ $labels.service }}}}/{{{{ $labels.slo }}}} ({} over {}) burns its error budget too fast: \
-                 the error ratio over the last {{{{ $labels.long_window }}}}{{{{ with $labels.short_window }}}} \
-                 and {{{{ . }}}}{{{{ end }}}} is above burn rate x budget ({}). {} {}: {}.",
+                 the error ratio over the last {windows} is above burn rate x budget ({}). {} {}: {}.",
                 fmt_percent(self.slo.objective),
                 prom_duration(self.slo.period_seconds),
                 fmt_percent(self.budget),
@@ -578,6 +588,18 @@ impl<'a> Plan<'a> {
             labels,
             annotations,
         }
+    }
+}
+
+/// "1h and 5m", or "1d" for a tier without a short window.
+fn windows_text(tier: &AlertTier) -> String {
+    match tier.short_window {
+        Some(short) => format!(
+            "{} and {}",
+            prom_duration(tier.long_window),
+            prom_duration(short)
+        ),
+        None => prom_duration(tier.long_window),
     }
 }
 
