@@ -10,7 +10,8 @@ use crate::combined::CombinedParser;
 use crate::error::ParseError;
 use crate::json::{JsonFields, JsonParser};
 use crate::matcher::{LatencyBound, SliMatcher, StatusSet};
-use crate::record::AccessRecord;
+use crate::pathcache::PathCache;
+use crate::record::RawRecord;
 
 /// How many rejections a result keeps (the caller shows these with their line numbers).
 pub const MAX_REJECTIONS: usize = 10;
@@ -132,7 +133,8 @@ impl StatusBits {
 #[derive(Debug, Clone)]
 struct CompiledSli {
     index: usize,
-    methods: Vec<String>,
+    /// Indexed by method id (see [`Classifier::methods`]); `None` when any method matches.
+    methods: Option<Box<[bool]>>,
     host: Option<String>,
     total_status: Option<StatusBits>,
     /// Index into `Classifier::regexes`.
@@ -148,12 +150,27 @@ pub struct Classifier {
     slis: Vec<CompiledSli>,
     /// Distinct path regexes (SLIs often share one).
     regexes: Vec<regex::Regex>,
+    /// Distinct methods the SLIs name (ASCII case-insensitively). A line's method id is its
+    /// index here, or `methods.len()` for any other method.
+    methods: Vec<Box<[u8]>>,
 }
 
 impl Classifier {
     /// Compiles `(sli index, matcher)` pairs. The index is what results are keyed by.
     pub fn new(slis: impl IntoIterator<Item = (usize, SliMatcher)>) -> Classifier {
         let mut regexes: Vec<regex::Regex> = Vec::new();
+        let slis: Vec<(usize, SliMatcher)> = slis.into_iter().collect();
+        let mut methods: Vec<Box<[u8]>> = Vec::new();
+        for (_, m) in &slis {
+            for name in &m.total.methods {
+                if !methods
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(name.as_bytes()))
+                {
+                    methods.push(name.as_bytes().into());
+                }
+            }
+        }
         let slis = slis
             .into_iter()
             .map(|(index, m)| {
@@ -166,9 +183,22 @@ impl Classifier {
                         }
                     }
                 });
+                let sli_methods = (!m.total.methods.is_empty()).then(|| {
+                    let mut ok = vec![false; methods.len() + 1];
+                    for (id, known) in methods.iter().enumerate() {
+                        if m.total
+                            .methods
+                            .iter()
+                            .any(|n| known.eq_ignore_ascii_case(n.as_bytes()))
+                        {
+                            ok[id] = true;
+                        }
+                    }
+                    ok.into_boxed_slice()
+                });
                 CompiledSli {
                     index,
-                    methods: m.total.methods,
+                    methods: sli_methods,
                     host: m.total.host,
                     total_status: m.total.status.as_ref().map(StatusBits::new),
                     path,
@@ -177,7 +207,20 @@ impl Classifier {
                 }
             })
             .collect();
-        Classifier { slis, regexes }
+        Classifier {
+            slis,
+            regexes,
+            methods,
+        }
+    }
+
+    /// The method id of `method` (see [`Classifier::methods`]).
+    #[inline]
+    fn method_id(&self, method: &[u8]) -> usize {
+        self.methods
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(method))
+            .unwrap_or(self.methods.len())
     }
 
     /// Words per cached path mask.
@@ -187,29 +230,72 @@ impl Classifier {
 }
 
 enum LineParser {
-    Combined(CombinedParser),
+    Combined(Box<CombinedParser>),
     Json(Box<JsonParser>),
 }
 
 impl LineParser {
+    /// Parses the line starting at `buf[0]`; also returns where it ends (its `\n`, or
+    /// `buf.len()`).
     #[inline]
-    fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<AccessRecord<'a>, ParseError> {
+    fn parse_next<'a>(&'a mut self, buf: &'a [u8]) -> (Result<RawRecord<'a>, ParseError>, usize) {
         match self {
-            LineParser::Combined(p) => p.parse(line),
-            LineParser::Json(p) => p.parse(line),
+            LineParser::Combined(p) => p.parse_next(buf),
+            LineParser::Json(p) => {
+                let end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+                let line = buf.get(..end).unwrap_or(buf);
+                (p.parse(line).map(RawRecord::from), end)
+            }
         }
     }
 }
 
-type PathMap = HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>;
+/// Remembers the last line's method and its id: consecutive lines mostly repeat a few.
+struct MethodCache {
+    /// The method's bytes, zero-padded (methods have no zero bytes); 0 when empty.
+    key: u64,
+    id: usize,
+}
+
+impl MethodCache {
+    #[inline]
+    fn id(&mut self, classifier: &Classifier, method: &[u8]) -> usize {
+        if classifier.methods.is_empty() {
+            return 0;
+        }
+        let Some(key) = method_key(method) else {
+            return classifier.method_id(method);
+        };
+        if key != self.key || key == 0 {
+            self.id = classifier.method_id(method);
+            self.key = key;
+        }
+        self.id
+    }
+}
+
+/// Up to 8 bytes without a zero byte, as one integer (`None` otherwise).
+#[inline]
+fn method_key(m: &[u8]) -> Option<u64> {
+    if m.len() > 8 {
+        return None;
+    }
+    let mut k = 0u64;
+    for (i, &c) in m.iter().enumerate() {
+        if c == 0 {
+            return None;
+        }
+        k |= u64::from(c) << (8 * i);
+    }
+    Some(k)
+}
 
 /// Per-thread state: parser caches (timestamp) and the path → regex-results cache. Reuse one
 /// per thread across chunks so the caches stay warm.
 pub struct Worker<'c> {
     classifier: &'c Classifier,
     parser: LineParser,
-    paths: PathMap,
-    path_bytes: usize,
+    paths: PathCache,
     /// Regex results, `mask_words` per cached path; the map stores the offset.
     masks: Vec<u64>,
     /// The current line's mask when it is not cached.
@@ -219,14 +305,13 @@ pub struct Worker<'c> {
 impl<'c> Worker<'c> {
     pub fn new(format: &LogFormat, classifier: &'c Classifier) -> Worker<'c> {
         let parser = match format {
-            LogFormat::Combined => LineParser::Combined(CombinedParser::new()),
+            LogFormat::Combined => LineParser::Combined(Box::new(CombinedParser::new())),
             LogFormat::Json(f) => LineParser::Json(Box::new(JsonParser::new(f.clone()))),
         };
         Worker {
             classifier,
             parser,
-            paths: PathMap::default(),
-            path_bytes: 0,
+            paths: PathCache::new(),
             masks: Vec::new(),
             line_mask: vec![0; classifier.mask_words()],
         }
@@ -246,27 +331,25 @@ impl<'c> Worker<'c> {
         let Worker {
             parser,
             paths,
-            path_bytes,
             masks,
             line_mask,
             ..
         } = self;
 
+        let mut methods = MethodCache { key: 0, id: 0 };
+        // Timestamps repeat from line to line: skip the division when they do.
+        let mut last_time = 0i64;
+        let mut last_bucket = last_time.div_euclid(bucket);
+
         let mut start = 0usize;
         let mut line_no = 0u64;
-        let mut ends = memchr::memchr_iter(b'\n', chunk);
-        loop {
-            let end = match ends.next() {
-                Some(e) => e,
-                None if start < chunk.len() => chunk.len(),
-                None => break,
-            };
-            let line = &chunk[start..end];
-            start = end + 1;
+        while let Some(rest) = chunk.get(start..).filter(|r| !r.is_empty()) {
+            let (rec, end) = parser.parse_next(rest);
+            start += end + 1;
             let this_line = line_no;
             line_no += 1;
 
-            let rec = match parser.parse(line) {
+            let rec = match rec {
                 Ok(r) => r,
                 Err(reason) => {
                     res.rejected += 1;
@@ -280,30 +363,39 @@ impl<'c> Worker<'c> {
                 }
             };
             res.accepted += 1;
-            let b = rec.time.div_euclid(bucket);
+            if rec.time != last_time {
+                last_time = rec.time;
+                last_bucket = rec.time.div_euclid(bucket);
+            }
+            let b = last_bucket;
+            let method_id = methods.id(classifier, rec.method);
 
             let mask: &[u64] = if words == 0 {
                 &[]
             } else {
-                path_mask(classifier, paths, path_bytes, masks, line_mask, rec.path)
+                path_mask(classifier, paths, masks, line_mask, rec.path)
             };
 
+            if n == 0 {
+                continue;
+            }
+            let row = agg.row(b);
             for (k, sli) in classifier.slis.iter().enumerate() {
                 if let Some(ri) = sli.path {
                     if mask.get(ri / 64).is_none_or(|w| w >> (ri % 64) & 1 == 0) {
                         continue;
                     }
                 }
-                if !sli.methods.is_empty()
-                    && !sli
-                        .methods
-                        .iter()
-                        .any(|m| m.eq_ignore_ascii_case(rec.method))
-                {
-                    continue;
+                if let Some(ok) = &sli.methods {
+                    if !ok.get(method_id).copied().unwrap_or(false) {
+                        continue;
+                    }
                 }
                 if let Some(h) = &sli.host {
-                    if !rec.host.is_some_and(|rh| rh.eq_ignore_ascii_case(h)) {
+                    if !rec
+                        .host
+                        .is_some_and(|rh| rh.eq_ignore_ascii_case(h.as_bytes()))
+                    {
                         continue;
                     }
                 }
@@ -316,16 +408,26 @@ impl<'c> Worker<'c> {
                     (None, _) => true,
                     (Some(l), Some(t)) => l.holds(t),
                     (Some(_), None) => {
-                        skipped[k] += 1;
+                        if let Some(n) = skipped.get_mut(k) {
+                            *n += 1;
+                        }
                         continue;
                     }
                 };
                 let good = latency_ok
-                    && sli
+                    & sli
                         .good_status
                         .as_ref()
                         .is_none_or(|s| s.contains(rec.status));
-                agg.add(b, k, good);
+                match row {
+                    Some(r) => {
+                        if let Some(c) = agg.cells.get_mut(r + k) {
+                            c.total += 1;
+                            c.good += u64::from(good);
+                        }
+                    }
+                    None => agg.add_sparse(b, k, good),
+                }
             }
         }
         res.lines = line_no;
@@ -345,37 +447,37 @@ impl<'c> Worker<'c> {
 #[inline]
 fn path_mask<'m>(
     classifier: &Classifier,
-    paths: &mut PathMap,
-    path_bytes: &mut usize,
+    paths: &mut PathCache,
     masks: &'m mut Vec<u64>,
     line_mask: &'m mut [u64],
-    path: &str,
+    path: &[u8],
 ) -> &'m [u64] {
     let words = line_mask.len();
-    if let Some(&off) = paths.get(path.as_bytes()) {
+    if let Some(off) = paths.get(path) {
         let off = off as usize;
         return masks.get(off..off + words).unwrap_or(&[]);
     }
     line_mask.fill(0);
-    for (i, re) in classifier.regexes.iter().enumerate() {
-        if re.is_match(path) {
-            line_mask[i / 64] |= 1 << (i % 64);
+    // Record paths are valid UTF-8 by construction; were one not, it would match nothing.
+    if let Ok(text) = std::str::from_utf8(path) {
+        for (i, re) in classifier.regexes.iter().enumerate() {
+            if re.is_match(text) {
+                line_mask[i / 64] |= 1 << (i % 64);
+            }
         }
     }
     if path.len() > PATH_CACHE_MAX_KEY {
         return line_mask;
     }
-    if paths.len() >= PATH_CACHE_MAX_ENTRIES || *path_bytes >= PATH_CACHE_MAX_BYTES {
+    if paths.len() >= PATH_CACHE_MAX_ENTRIES || paths.key_bytes() >= PATH_CACHE_MAX_BYTES {
         paths.clear();
         masks.clear();
-        *path_bytes = 0;
     }
     let Ok(off) = u32::try_from(masks.len()) else {
         return line_mask;
     };
     masks.extend_from_slice(line_mask);
-    paths.insert(path.as_bytes().into(), off);
-    *path_bytes += path.len();
+    paths.insert(path, off);
     line_mask
 }
 
@@ -401,8 +503,10 @@ impl Agg {
         }
     }
 
+    /// Start in `cells` of bucket `b`'s row, growing the dense array when `b` is near it;
+    /// `None` when `b` belongs in `sparse`.
     #[inline]
-    fn add(&mut self, b: i64, k: usize, good: bool) {
+    fn row(&mut self, b: i64) -> Option<usize> {
         if self.cells.is_empty() {
             self.base = b;
             self.cells.resize(self.n, Counts::default());
@@ -410,30 +514,30 @@ impl Agg {
         }
         let buckets = self.buckets;
         let rel = b - self.base;
-        let cell = if (0..buckets).contains(&rel) {
-            rel as usize * self.n + k
+        if (0..buckets).contains(&rel) {
+            Some(rel as usize * self.n)
         } else if rel >= buckets && rel < DENSE_MAX_BUCKETS {
             self.cells
                 .resize((rel as usize + 1) * self.n, Counts::default());
             self.buckets = rel + 1;
-            rel as usize * self.n + k
+            Some(rel as usize * self.n)
         } else if rel < 0 && buckets - rel <= DENSE_MAX_BUCKETS {
             let shift = (-rel) as usize * self.n;
             self.cells
                 .splice(0..0, std::iter::repeat_n(Counts::default(), shift));
             self.base = b;
             self.buckets = buckets - rel;
-            k
+            Some(0)
         } else {
-            let c = self.sparse.entry((k, b)).or_default();
-            c.total += 1;
-            c.good += u64::from(good);
-            return;
-        };
-        if let Some(c) = self.cells.get_mut(cell) {
-            c.total += 1;
-            c.good += u64::from(good);
+            None
         }
+    }
+
+    /// Counts one selected record of SLI `k` in far-off bucket `b`.
+    fn add_sparse(&mut self, b: i64, k: usize, good: bool) {
+        let c = self.sparse.entry((k, b)).or_default();
+        c.total += 1;
+        c.good += u64::from(good);
     }
 
     fn finish(self, slis: &[CompiledSli], bucket: i64, out: &mut BTreeMap<(usize, i64), Counts>) {

@@ -9,6 +9,7 @@ mod error;
 mod json;
 pub mod matcher;
 mod num;
+mod pathcache;
 mod record;
 mod time;
 

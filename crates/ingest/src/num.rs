@@ -84,6 +84,46 @@ pub(crate) fn parse_seconds(b: &[u8]) -> Option<f64> {
     (v.is_finite() && v >= 0.0).then_some(v)
 }
 
+/// Most digits [`scan_seconds`] takes: any such mantissa is below [`EXACT`].
+const SCAN_MAX_DIGITS: usize = 15;
+
+/// The hot-path form of [`parse_seconds`]: `digits[.digits]` starting at `b[i]`, at most 15
+/// digits in all. Returns the value and the index just after the number; the caller checks
+/// what follows. `None` means "not this simple form" (the caller falls back to
+/// [`parse_seconds`] on the whole token), never "invalid". Where it answers, the value is the
+/// one [`parse_seconds`] gives.
+#[inline]
+pub(crate) fn scan_seconds(b: &[u8], mut i: usize) -> Option<(f64, usize)> {
+    let mut mant: u64 = 0;
+    let mut digits = 0usize;
+    while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        mant = mant * 10 + u64::from(d);
+        digits += 1;
+        i += 1;
+        if digits > SCAN_MAX_DIGITS {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let mut scale = 0usize;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            mant = mant * 10 + u64::from(d);
+            digits += 1;
+            scale += 1;
+            i += 1;
+            if digits > SCAN_MAX_DIGITS {
+                return None;
+            }
+        }
+    }
+    // Same arithmetic as `decimal_to_f64(mant, scale, 1, 1)`: one correctly rounded division.
+    Some((mant as f64 / *POW10.get(scale)?, i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +166,59 @@ mod tests {
         let ms = decimal_to_f64(300, 0, 1, 1000);
         assert_eq!(ms, Some(0.3));
         assert_eq!(parse_seconds(b"0.300"), ms);
+    }
+
+    #[test]
+    fn scan_seconds_agrees_with_parse_seconds() {
+        for s in [
+            "0.041",
+            "0.5",
+            "12",
+            "2.",
+            "0",
+            "0.000",
+            "123456.789",
+            "999999999999999",
+            "99999999.9999999",
+            "0.300",
+        ] {
+            let got = scan_seconds(s.as_bytes(), 0);
+            assert_eq!(
+                got,
+                parse_seconds(s.as_bytes()).map(|v| (v, s.len())),
+                "{s}"
+            );
+        }
+        // Where it stops, and forms it leaves to the general parser.
+        assert_eq!(scan_seconds(b"0.041 x", 0), Some((0.041, 5)));
+        assert_eq!(scan_seconds(b" 1.5\n", 1), Some((1.5, 4)));
+        assert_eq!(
+            scan_seconds(b"1e3", 0),
+            Some((1.0, 1)),
+            "stops at the exponent"
+        );
+        for s in [
+            "",
+            "-",
+            ".5",
+            "-0.5",
+            "1234567890123456",
+            "0.1234567890123456",
+        ] {
+            assert_eq!(scan_seconds(s.as_bytes(), 0), None, "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scan_seconds_matches(s in "[0-9]{1,9}(\\.[0-9]{0,8})?") {
+            let got = scan_seconds(s.as_bytes(), 0);
+            if let Some((v, end)) = got {
+                proptest::prop_assert_eq!(end, s.len());
+                proptest::prop_assert_eq!(Some(v), parse_seconds(s.as_bytes()));
+                let std: f64 = s.parse().unwrap_or(f64::NAN);
+                proptest::prop_assert_eq!(v, std);
+            }
+        }
     }
 }
