@@ -94,3 +94,38 @@ pub fn format_time(at: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_else(|_| at.to_string())
 }
+
+/// The SLOs `--slo service/slo` selects (all without it); an unknown name is an error that
+/// lists the known ones.
+pub fn find_slos<'c>(
+    config: &'c spec::Config,
+    key: Option<&str>,
+) -> anyhow::Result<Vec<&'c spec::SloConfig>> {
+    match key {
+        None => Ok(config.slos().collect()),
+        Some(key) => match config.slo(key) {
+            Some(slo) => Ok(vec![slo]),
+            None => {
+                let known: Vec<String> = config.slos().map(|s| s.spec.key()).collect();
+                Err(anyhow::Error::new(UnknownSlo(key.to_string(), known)))
+            }
+        },
+    }
+}
+
+/// `--slo` names no SLO of the config: a usage error (exit 2).
+#[derive(Debug)]
+pub struct UnknownSlo(pub String, pub Vec<String>);
+
+impl std::fmt::Display for UnknownSlo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no SLO {:?} in the configuration; known: {}",
+            self.0,
+            self.1.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownSlo {}

@@ -2,10 +2,14 @@
 //! happens in the library crates.
 
 mod app;
+mod chart;
+mod cmd_alerts;
+mod cmd_backtest;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_ingest;
 mod cmd_report;
+mod cmd_rules;
 mod demo;
 mod output;
 
@@ -39,6 +43,14 @@ enum Command {
     Ingest(cmd_ingest::Source),
     /// Print SLIs, error budgets and burn rates.
     Report(cmd_report::Args),
+    /// Explain alert policies in numbers.
+    #[command(subcommand)]
+    Alerts(cmd_alerts::Command),
+    /// Replay stored counters through alert policies: precision, recall, detection and reset times.
+    Backtest(cmd_backtest::Args),
+    /// Compile SLOs to rules for other systems.
+    #[command(subcommand)]
+    Rules(cmd_rules::Command),
     /// Write a deterministic example access log with an outage, ingest it and print the report.
     Demo(cmd_demo::Args),
     /// Print shell completions.
@@ -63,6 +75,9 @@ fn main() -> ExitCode {
         Command::Ingest(source) => cmd_ingest::run(source),
         Command::Report(args) => cmd_report::run(args),
         Command::Demo(args) => cmd_demo::run(args),
+        Command::Alerts(command) => cmd_alerts::run(command),
+        Command::Backtest(args) => cmd_backtest::run(args),
+        Command::Rules(command) => cmd_rules::run(command),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());
@@ -71,6 +86,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if err.downcast_ref::<app::UnknownSlo>().is_some() => {
+            eprintln!("nines: {err}");
+            ExitCode::from(2)
+        }
         Err(err) if err.downcast_ref::<app::InvalidConfig>().is_some() => {
             eprintln!("nines: {err}");
             ExitCode::from(EXIT_INVALID)

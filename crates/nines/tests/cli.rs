@@ -457,3 +457,139 @@ fn check_accepts_every_openslo_example() {
         String::from_utf8_lossy(&out.stdout).starts_with(&format!("ok: {} file(s)", files.len()))
     );
 }
+
+#[test]
+fn alerts_explain_prints_the_reference_numbers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    let out = nines()
+        .args([
+            "alerts",
+            "explain",
+            "--config",
+            &config,
+            "--slo",
+            "checkout/availability",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let conditions = doc["slos"][0]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(conditions.len(), 4);
+    let expected = [
+        ("page", 14.4, 0.02, 51.84, 0.0144),
+        ("page", 6.0, 0.05, 129.6, 0.006),
+        ("ticket", 3.0, 0.1, 259.2, 0.003),
+        ("ticket", 1.0, 0.1, 259.2, 0.001),
+    ];
+    for (c, (severity, burn, budget, ttf, min_ratio)) in conditions.iter().zip(expected) {
+        assert_eq!(c["strategy"], "multiwindow");
+        assert_eq!(c["severity"], severity);
+        assert_eq!(c["burn_rate"].as_f64(), Some(burn), "{c}");
+        assert_eq!(c["budget_consumed_at_fire"].as_f64(), Some(budget), "{c}");
+        assert_eq!(c["time_to_fire_seconds"]["1.0"].as_f64(), Some(ttf), "{c}");
+        assert_eq!(c["min_error_ratio"].as_f64(), Some(min_ratio), "{c}");
+    }
+    // 1% errors never reach the 1h page tier's 1.44%.
+    assert!(conditions[0]["time_to_fire_seconds"]["0.01"].is_null());
+
+    let table = nines()
+        .args(["alerts", "explain", "--config", &config])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("51.84s") && table.contains("1.44%") && table.contains("never"),
+        "{table}"
+    );
+
+    nines()
+        .args([
+            "alerts",
+            "explain",
+            "--config",
+            &config,
+            "--slo",
+            "nope/nothing",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn backtest_finds_the_outage_and_writes_a_chart() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write(dir.path(), "nines.yaml", CONFIG);
+    // Six hours at 100 requests a minute, clean but for a 10-minute total outage at 02:00.
+    let mut log = String::new();
+    for minute in 0..360 {
+        let (h, m) = (minute / 60, minute % 60);
+        let outage = (120..130).contains(&minute);
+        for i in 0..100 {
+            let status = if outage { 503 } else { 200 };
+            let _ = writeln!(
+                log,
+                "10.0.0.1 - - [14/Nov/2023:{h:02}:{m:02}:{:02} +0000] \"GET /api/cart HTTP/1.1\" {status} 1 \"-\" \"t\" 0.010",
+                i % 60
+            );
+        }
+    }
+    let log = write(dir.path(), "access.log", &log);
+    assert!(ingest(dir.path(), &config, &log).status.success());
+    let svg = dir.path().join("timeline.svg");
+    let out = nines()
+        .args([
+            "backtest",
+            "--config",
+            &config,
+            "--slo",
+            "checkout/availability",
+        ])
+        .args([
+            "--from",
+            "2023-11-14T00:00:00Z",
+            "--to",
+            "2023-11-14T06:00:00Z",
+            "-o",
+            "json",
+            "--svg",
+        ])
+        .arg(&svg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let result = &doc["results"][0];
+    assert_eq!(result["policy"], "multiwindow");
+    let events = result["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{result}");
+    assert_eq!(result["metrics"]["recall"], 1.0);
+    assert_eq!(result["metrics"]["precision"], 1.0);
+    let first_page = result["alerts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["severity"] == "page").cloned())
+        .unwrap_or_default();
+    // 02:00 + the first bucket end at which 1h burns >= 14.4 (51.84 s of total outage).
+    assert_eq!(first_page["start"], 1_699_927_200 + 60, "{first_page}");
+    let svg = std::fs::read_to_string(&svg).unwrap_or_default();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<title>") && svg.contains("<rect"),
+        "not an SVG chart"
+    );
+}

@@ -32,8 +32,9 @@
 //!   does not depend on how long a range was replayed; the scaling keeps it sane at the start
 //!   of the data.
 //! - **True positive**: an alert whose `[start, end)` overlaps some event's
-//!   `[start, end + max long window of the policy)`: alerts caused by an event may start or
-//!   persist until the longest window has forgotten it.
+//!   `[start, end + grace)`, where the grace of the alert's tier is its short window (its
+//!   long window when it has none) plus its `for`: a tier can only be reacting to an event
+//!   while every window it checks still holds some of the event's bad buckets.
 //! - **Precision** = true-positive alerts / alerts (`None` without alerts).
 //!   **Recall** = detected events / events (`None` without events); an event is detected
 //!   when an alert overlaps it in the sense above.
@@ -159,11 +160,11 @@ pub struct BacktestResult {
     pub step: i64,
     pub significance: f64,
     pub merge_gap_seconds: i64,
-    /// The policy's longest long window: how long after an event an alert still counts.
+    /// The longest time after an event that an alert still counts as caused by it (the
+    /// largest per-tier grace: short window, or long window without one, plus `for`).
     pub overlap_grace_seconds: i64,
     pub alerts: Vec<AlertRecord>,
     pub events: Vec<ScoredEvent>,
-    #[serde(flatten)]
     pub metrics: Metrics,
     pub tiers: Vec<TierMetrics>,
 }
@@ -450,12 +451,23 @@ pub fn backtest_events(
     }
     alerts.sort_by_key(|a| (a.start, a.tier));
 
-    let grace = policy.max_long_window();
+    // How long after an event each tier can still be reacting to it: until every window it
+    // evaluates has forgotten the event (the short window when it has one), plus `for`.
+    let graces: Vec<i64> = tiers
+        .iter()
+        .map(|(_, t)| {
+            t.short_window
+                .unwrap_or(t.long_window)
+                .max(0)
+                .saturating_add(t.for_seconds.max(0))
+        })
+        .collect();
+    let grace = graces.iter().copied().max().unwrap_or(0);
     for a in alerts.iter_mut() {
-        a.true_positive = events.iter().any(|e| overlaps(a, e, grace));
+        a.true_positive = events.iter().any(|e| overlaps(a, e, &graces));
     }
     let all: Vec<&AlertRecord> = alerts.iter().collect();
-    let (metrics, scored) = score(&all, events, series, spec, grace);
+    let (metrics, scored) = score(&all, events, series, spec, &graces);
     let tier_metrics = tiers
         .iter()
         .enumerate()
@@ -469,7 +481,7 @@ pub fn backtest_events(
                 short_window: tier.short_window,
                 burn_rate: tier.burn_rate,
                 for_seconds: tier.for_seconds,
-                metrics: score(&mine, events, series, spec, grace).0,
+                metrics: score(&mine, events, series, spec, &graces).0,
             }
         })
         .collect();
@@ -505,7 +517,8 @@ fn window_buckets(w: i64, step: i64) -> Option<usize> {
     Some(usize::try_from(k).unwrap_or(usize::MAX))
 }
 
-fn overlaps(a: &AlertRecord, e: &Event, grace: i64) -> bool {
+fn overlaps(a: &AlertRecord, e: &Event, graces: &[i64]) -> bool {
+    let grace = graces.get(a.tier).copied().unwrap_or(0);
     a.start < e.end.saturating_add(grace) && a.end > e.start
 }
 
@@ -518,17 +531,17 @@ fn score(
     events: &[Event],
     series: &Series,
     spec: &SloSpec,
-    grace: i64,
+    graces: &[i64],
 ) -> (Metrics, Vec<ScoredEvent>) {
     let true_positives = alerts
         .iter()
-        .filter(|a| events.iter().any(|e| overlaps(a, e, grace)))
+        .filter(|a| events.iter().any(|e| overlaps(a, e, graces)))
         .count();
     let mut scored = Vec::with_capacity(events.len());
     for e in events {
         let mut first: Option<i64> = None;
         let mut last: Option<i64> = None;
-        for a in alerts.iter().filter(|a| overlaps(a, e, grace)) {
+        for a in alerts.iter().filter(|a| overlaps(a, e, graces)) {
             first = Some(first.map_or(a.start, |f| f.min(a.start)));
             last = Some(last.map_or(a.end, |l| l.max(a.end)));
         }
@@ -666,7 +679,11 @@ mod tests {
         assert_eq!(page.detection_seconds.max, Some(60.0));
         assert_eq!(page.reset_seconds.max, Some(300.0));
         assert_eq!((page.precision, page.recall), (Some(1.0), Some(1.0)));
-        assert_eq!(r.overlap_grace_seconds, 3 * DAY);
+        assert_eq!(
+            r.overlap_grace_seconds,
+            6 * 3600,
+            "the 3d/6h tier forgets after its 6h short window"
+        );
         let json = serde_json::to_string(&r).unwrap();
         assert!(!json.contains("NaN"));
 
