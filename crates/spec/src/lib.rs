@@ -9,6 +9,13 @@
 //! tree by hand, so one type error does not hide the next. Documents of both formats may be
 //! mixed in one file (`---`) and across files; references between OpenSLO documents are
 //! resolved once every file has been read.
+//!
+//! Alerting: every SLO ends up with a fully resolved [`SloConfig::alert_policy`]
+//! (`None` for `policy: none`) from its own native
+//! `alerting:`, its OpenSLO `alertPolicies`, the configuration's top-level `alerting:`, or
+//! the default multiwindow policy, in that order. Tiers that can never fire for the SLO's
+//! objective are errors. Prometheus SLI queries and remote-write selectors are checked
+//! with `promql-parser`.
 
 mod alerting;
 mod assemble;
