@@ -437,12 +437,17 @@ impl Pipeline<'_> {
         let (block_tx, block_rx) = sync_channel::<(usize, Vec<u8>)>(self.threads * 2);
         let block_rx = Arc::new(Mutex::new(block_rx));
         let (result_tx, result_rx) = channel::<(usize, u64, ChunkResult)>();
+        // Processed blocks come back for reuse: fresh multi-MiB buffers would be mapped and
+        // page-faulted in again for every block.
+        let (free_tx, free_rx) = channel::<Vec<u8>>();
         std::thread::scope(|scope| {
             let read = scope.spawn(move || -> std::io::Result<()> {
                 let mut carry: Vec<u8> = Vec::new();
                 let mut seq = 0usize;
                 loop {
-                    let mut block = Vec::with_capacity(carry.len() + self.block_bytes as usize);
+                    let mut block = free_rx.try_recv().unwrap_or_default();
+                    block.clear();
+                    block.reserve(carry.len() + self.block_bytes as usize);
                     block.append(&mut carry);
                     let n = (&mut reader)
                         .take(self.block_bytes)
@@ -472,6 +477,7 @@ impl Pipeline<'_> {
             for _ in 0..self.threads.max(1) {
                 let block_rx = Arc::clone(&block_rx);
                 let result_tx = result_tx.clone();
+                let free_tx = free_tx.clone();
                 scope.spawn(move || {
                     let mut worker = ingest::Worker::new(self.format, self.classifier);
                     loop {
@@ -485,10 +491,13 @@ impl Pipeline<'_> {
                         if result_tx.send((seq, block.len() as u64, result)).is_err() {
                             break;
                         }
+                        // The reader may have finished; then the buffer is simply dropped.
+                        let _ = free_tx.send(block);
                     }
                 });
             }
             drop(result_tx);
+            drop(free_tx);
 
             // Merge in input order: results arrive in any order from the workers.
             let mut waiting = BTreeMap::new();
