@@ -593,3 +593,54 @@ fn backtest_finds_the_outage_and_writes_a_chart() {
         "not an SVG chart"
     );
 }
+
+fn promtool() -> std::path::PathBuf {
+    for candidate in ["/usr/bin/promtool", "/usr/local/bin/promtool"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!(
+        "promtool not found: install Debian's prometheus (scripts/test does this when run as root)"
+    );
+}
+
+#[test]
+fn prometheus_rules_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prometheus-slos.yaml");
+    let rules = dir.path().join("nines.rules.yml");
+    let out = nines()
+        .args(["rules", "prometheus", "--config"])
+        .arg(&config)
+        .arg("-o")
+        .arg(&rules)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&rules).unwrap_or_default();
+    assert!(text.contains("slo:sli_error:ratio_rate5m"), "{text}");
+    assert!(
+        text.contains("(14.4 * 0.001)"),
+        "the default page tier of the 99.9% SLO: {text}"
+    );
+    assert!(
+        text.contains("(36 * 0.01)"),
+        "the custom burn_rate tier of the 99% SLO: {text}"
+    );
+    let check = std::process::Command::new(promtool())
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        check.status.success(),
+        "promtool refused the rules: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
