@@ -4,7 +4,7 @@
 //! suite itself can be tested against deliberately broken stores. A backend's test file runs everything with
 //! [`conformance_tests!`](crate::conformance_tests):
 //!
-//! ```ignore
+//! ```text
 //! async fn fixture() -> Result<MyFixture, store::conformance::Failure> { ... }
 //! store::conformance_tests!(fixture);
 //! ```
