@@ -154,12 +154,17 @@ fn draw_alerts(area: &Area<'_, '_>, t: &Timeline<'_>) -> Result<(), Box<dyn std:
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .y_labels(rows)
-        .y_label_formatter(&|v| {
-            let i = v.floor() as usize;
-            labels.get(i).cloned().unwrap_or_default()
-        })
+        .disable_y_mesh()
+        .y_labels(0)
         .draw()?;
+    // One lane per tier, labelled in its middle.
+    for (i, label) in labels.iter().enumerate() {
+        chart.draw_series(std::iter::once(Text::new(
+            label.clone(),
+            (0.0, i as f64 + 0.5),
+            ("sans-serif", 12).into_font(),
+        )))?;
+    }
     for alert in &t.result.alerts {
         let row = alert.tier as f64;
         let colour = match alert.severity {
