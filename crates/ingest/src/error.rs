@@ -9,6 +9,10 @@ pub enum Error {
     StatusSet { input: String, reason: String },
     #[error("invalid latency bound {input:?}: {reason}")]
     LatencyBound { input: String, reason: String },
+    #[error("invalid series selector {input:?}: {reason}")]
+    SeriesSelector { input: String, reason: String },
+    #[error("invalid span selector {input:?}: {reason}")]
+    SpanSelector { input: String, reason: String },
 }
 
 /// Why one log line was rejected. `Copy` and allocation-free so rejecting is cheap.

@@ -1,0 +1,352 @@
+//! Cumulative counters to per-bucket increases, with Prometheus semantics: a decrease is a
+//! reset (the increase is the new value), the first sample of a series is its baseline,
+//! out-of-order and duplicate samples are ignored, and NaN (including the stale marker) is
+//! ignored. Pure: the caller persists [`TrackerState`] if it wants to survive restarts.
+
+use std::collections::HashMap;
+
+use crate::remote_write::Label;
+
+/// Prometheus' staleness marker, a NaN with this bit pattern.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// A series identity: FNV-1a 64 over the sorted label pairs. Stable across processes and
+/// versions, so persisted state stays valid.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct SeriesKey(pub u64);
+
+impl SeriesKey {
+    /// The key of a label set, whatever its order. Duplicate names are kept as sent.
+    pub fn of(labels: &[Label]) -> SeriesKey {
+        let mut refs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        SeriesKey::of_pairs(&mut refs)
+    }
+
+    /// The key of `(name, value)` pairs; sorts them in place.
+    pub fn of_pairs(pairs: &mut [(&str, &str)]) -> SeriesKey {
+        pairs.sort_unstable();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (n, v) in pairs.iter() {
+            eat(n.as_bytes());
+            eat(&[0xff]);
+            eat(v.as_bytes());
+            eat(&[0xff]);
+        }
+        SeriesKey(h)
+    }
+}
+
+/// What to do with a series' first sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum FirstSample {
+    /// It only sets the baseline (Prometheus `increase()` semantics).
+    #[default]
+    Baseline,
+    /// It counts in full, as if the counter started at zero (for series known to be new).
+    FromZero,
+}
+
+/// Why a sample produced no increase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// First sample of the series: baseline only.
+    Baseline,
+    /// At or before the series' last accepted timestamp.
+    OutOfOrder,
+    /// NaN, the stale marker, or an infinity.
+    NotFinite,
+    /// A new series while the tracker is full.
+    TooManySeries,
+}
+
+/// One increase, attributed to the bucket (Unix seconds, bucket start) of the later sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Increase {
+    pub bucket: i64,
+    pub value: f64,
+}
+
+/// A series' last accepted sample.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LastSample {
+    pub key: SeriesKey,
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// The tracker's persistable state: plain data, serializable with serde.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TrackerState {
+    pub series: Vec<LastSample>,
+}
+
+/// The counter state machine. Memory is bounded by `max_series`; call
+/// [`CounterTracker::forget_older_than`] to drop series that stopped reporting.
+#[derive(Debug, Clone)]
+pub struct CounterTracker {
+    bucket_ms: i64,
+    bucket_seconds: i64,
+    first: FirstSample,
+    max_series: usize,
+    last: HashMap<SeriesKey, (i64, f64)>,
+}
+
+/// The bucket (Unix seconds) holding a millisecond timestamp.
+#[inline]
+pub fn bucket_of(timestamp_ms: i64, bucket_seconds: u32) -> i64 {
+    let secs = i64::from(bucket_seconds.max(1));
+    timestamp_ms.div_euclid(1000 * secs) * secs
+}
+
+impl CounterTracker {
+    /// A tracker with `bucket_seconds`-wide buckets (0 is treated as 1) holding at most
+    /// `max_series` series.
+    pub fn new(bucket_seconds: u32, first: FirstSample, max_series: usize) -> CounterTracker {
+        let bucket_seconds = i64::from(bucket_seconds.max(1));
+        CounterTracker {
+            bucket_ms: bucket_seconds * 1000,
+            bucket_seconds,
+            first,
+            max_series,
+            last: HashMap::new(),
+        }
+    }
+
+    pub fn bucket_seconds(&self) -> u32 {
+        u32::try_from(self.bucket_seconds).unwrap_or(u32::MAX)
+    }
+
+    /// Number of series with a baseline.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
+    #[inline]
+    fn bucket(&self, timestamp_ms: i64) -> i64 {
+        timestamp_ms.div_euclid(self.bucket_ms) * self.bucket_seconds
+    }
+
+    /// Feeds one cumulative sample.
+    pub fn observe(
+        &mut self,
+        key: SeriesKey,
+        timestamp_ms: i64,
+        value: f64,
+    ) -> Result<Increase, Skip> {
+        if !value.is_finite() {
+            return Err(Skip::NotFinite);
+        }
+        let bucket = self.bucket(timestamp_ms);
+        let full = self.last.len() >= self.max_series;
+        match self.last.get_mut(&key) {
+            Some((ts, prev)) => {
+                if timestamp_ms <= *ts {
+                    return Err(Skip::OutOfOrder);
+                }
+                let inc = if value < *prev { value } else { value - *prev };
+                *ts = timestamp_ms;
+                *prev = value;
+                Ok(Increase { bucket, value: inc })
+            }
+            None if full => Err(Skip::TooManySeries),
+            None => {
+                self.last.insert(key, (timestamp_ms, value));
+                match self.first {
+                    FirstSample::Baseline => Err(Skip::Baseline),
+                    FirstSample::FromZero => Ok(Increase { bucket, value }),
+                }
+            }
+        }
+    }
+
+    /// Drops series whose last sample is older than `timestamp_ms`; returns how many.
+    pub fn forget_older_than(&mut self, timestamp_ms: i64) -> usize {
+        let before = self.last.len();
+        self.last.retain(|_, (ts, _)| *ts >= timestamp_ms);
+        before - self.last.len()
+    }
+
+    /// The last accepted sample of every series, sorted by key.
+    pub fn export(&self) -> TrackerState {
+        let mut series: Vec<LastSample> = self
+            .last
+            .iter()
+            .map(|(&key, &(timestamp_ms, value))| LastSample {
+                key,
+                timestamp_ms,
+                value,
+            })
+            .collect();
+        series.sort_unstable_by_key(|s| s.key);
+        TrackerState { series }
+    }
+
+    /// Restores exported state (merged into the current one; the newer sample wins).
+    /// Non-finite values and series beyond `max_series` are skipped.
+    pub fn import(&mut self, state: &TrackerState) {
+        for s in &state.series {
+            if !s.value.is_finite() {
+                continue;
+            }
+            let full = self.last.len() >= self.max_series;
+            match self.last.get_mut(&s.key) {
+                Some(cur) if cur.0 < s.timestamp_ms => *cur = (s.timestamp_ms, s.value),
+                Some(_) => {}
+                None if full => {}
+                None => {
+                    self.last.insert(s.key, (s.timestamp_ms, s.value));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K: SeriesKey = SeriesKey(1);
+
+    fn run(t: &mut CounterTracker, samples: &[(i64, f64)]) -> Vec<Result<(i64, f64), Skip>> {
+        samples
+            .iter()
+            .map(|&(ts, v)| t.observe(K, ts, v).map(|i| (i.bucket, i.value)))
+            .collect()
+    }
+
+    #[test]
+    fn increases_and_resets() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        let got = run(
+            &mut t,
+            &[
+                (0, 10.0),
+                (15_000, 12.0),
+                (60_000, 20.0),
+                (75_000, 3.0), // reset
+                (90_000, 3.0),
+                (125_000, 4.5),
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                Err(Skip::Baseline),
+                Ok((0, 2.0)),
+                Ok((60, 8.0)),
+                Ok((60, 3.0)),
+                Ok((60, 0.0)),
+                Ok((120, 1.5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_order_duplicates_nan() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        assert!(stale.is_nan());
+        let got = run(
+            &mut t,
+            &[
+                (30_000, 5.0),
+                (30_000, 6.0), // duplicate
+                (20_000, 1.0), // out of order (would look like a reset)
+                (40_000, stale),
+                (45_000, f64::NAN),
+                (50_000, f64::INFINITY),
+                (55_000, 7.0),
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                Err(Skip::Baseline),
+                Err(Skip::OutOfOrder),
+                Err(Skip::OutOfOrder),
+                Err(Skip::NotFinite),
+                Err(Skip::NotFinite),
+                Err(Skip::NotFinite),
+                Ok((0, 2.0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn from_zero_negative_time_and_limits() {
+        let mut t = CounterTracker::new(60, FirstSample::FromZero, 1);
+        assert_eq!(
+            t.observe(K, -1, 4.0).map(|i| (i.bucket, i.value)),
+            Ok((-60, 4.0))
+        );
+        assert_eq!(t.observe(SeriesKey(2), 0, 1.0), Err(Skip::TooManySeries));
+        assert_eq!(t.len(), 1);
+        assert_eq!(bucket_of(59_999, 60), 0);
+        assert_eq!(bucket_of(60_000, 60), 60);
+        assert_eq!(bucket_of(-1, 60), -60);
+        assert_eq!(bucket_of(i64::MIN, 1), i64::MIN.div_euclid(1000));
+        assert_eq!(t.forget_older_than(0), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn export_import() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        let _ = t.observe(K, 1000, 5.0);
+        let _ = t.observe(SeriesKey(9), 2000, 7.0);
+        let state = t.export();
+        let json = serde_json::to_string(&state).unwrap_or_else(|e| panic!("{e}"));
+        let back: TrackerState = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, state);
+        let mut u = CounterTracker::new(60, FirstSample::Baseline, 10);
+        u.import(&back);
+        assert_eq!(u.observe(K, 3000, 6.0).map(|i| i.value), Ok(1.0));
+        // Older imported state does not overwrite newer.
+        u.import(&back);
+        assert_eq!(u.observe(K, 4000, 6.5).map(|i| i.value), Ok(0.5));
+    }
+
+    #[test]
+    fn key_ignores_order() {
+        let a = [Label::new("a", "1"), Label::new("b", "2")];
+        let b = [Label::new("b", "2"), Label::new("a", "1")];
+        assert_eq!(SeriesKey::of(&a), SeriesKey::of(&b));
+        let c = [Label::new("a", "12"), Label::new("b", "")];
+        assert_ne!(SeriesKey::of(&a), SeriesKey::of(&c));
+    }
+
+    proptest::proptest! {
+        /// Increases are never negative and, without resets, sum to last − first.
+        #[test]
+        fn monotone_sums(steps in proptest::collection::vec((1i64..100_000, 0f64..1e6), 1..50)) {
+            let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+            let (mut ts, mut v) = (0i64, 0f64);
+            let _ = t.observe(K, ts, v);
+            let mut sum = 0.0;
+            for (dt, dv) in steps {
+                ts += dt;
+                v += dv;
+                let inc = t.observe(K, ts, v).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+                proptest::prop_assert!(inc.value >= 0.0);
+                sum += inc.value;
+            }
+            proptest::prop_assert!((sum - v).abs() <= 1e-6 * v.max(1.0));
+        }
+    }
+}
