@@ -1,0 +1,224 @@
+//! The evaluator: every tick (half a bucket by default) each SLO of the running config is
+//! evaluated from the store, its report kept for the API, and its alert policy's tiers stepped
+//! through an [`slo::AlertStateMachine`]. Alert states live in memory (the store has no table
+//! for them yet); transitions are kept as a bounded history.
+
+use crate::loaded::{Loaded, SloEntry};
+use crate::state::AppState;
+use serde::Serialize;
+use slo::{AlertPolicy, AlertState, AlertStateMachine, SloReport};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Transitions kept for `GET /api/v1/alerts`.
+const HISTORY: usize = 1000;
+
+/// One alert transition, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertEvent {
+    pub slo: String,
+    pub tier: usize,
+    pub severity: &'static str,
+    pub from: AlertState,
+    pub to: AlertState,
+    pub at: String,
+    pub at_unix: i64,
+}
+
+/// The alerting of one SLO.
+pub struct AlertRuntime {
+    pub policy: AlertPolicy,
+    fingerprint: String,
+    pub machine: AlertStateMachine,
+    pub conditions: Vec<bool>,
+}
+
+/// What the evaluator knows about one SLO.
+#[derive(Default)]
+pub struct SloRuntime {
+    pub report: Option<SloReport>,
+    pub evaluated_at: Option<i64>,
+    pub error: Option<String>,
+    pub alerts: Option<AlertRuntime>,
+}
+
+#[derive(Default)]
+pub struct EvalState {
+    pub slos: HashMap<String, SloRuntime>,
+    pub history: VecDeque<AlertEvent>,
+    /// Completed evaluation rounds.
+    pub rounds: u64,
+}
+
+/// The default tick: half the smallest bucket, between 1 s and 60 s.
+pub fn default_interval(loaded: &Loaded) -> Duration {
+    let smallest = loaded
+        .slos
+        .iter()
+        .map(|s| s.config.spec.bucket_seconds)
+        .min()
+        .unwrap_or(60);
+    Duration::from_millis(u64::try_from(smallest.clamp(2, 120) * 500).unwrap_or(30_000))
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        evaluate_all(&state).await;
+        let interval = state
+            .settings
+            .eval_interval
+            .unwrap_or_else(|| default_interval(&state.config()));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = state.eval_now.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The result of evaluating one SLO off the async threads.
+struct Evaluated {
+    report: Result<SloReport, String>,
+    conditions: Vec<bool>,
+}
+
+/// Evaluates every SLO once at the current time.
+pub async fn evaluate_all(state: &AppState) {
+    let started = Instant::now();
+    let loaded = state.config();
+    let now = crate::now();
+    let mut results = Vec::with_capacity(loaded.slos.len());
+    for entry in &loaded.slos {
+        let result = evaluate_one(state, entry, now).await;
+        state
+            .metrics
+            .evaluations
+            .get_or_create(&crate::metrics::outcome(result.report.is_ok()))
+            .inc();
+        results.push(result);
+    }
+    let mut eval = state.eval_write();
+    eval.slos.retain(|key, _| loaded.by_key.contains_key(key));
+    let mut firing = 0i64;
+    for (entry, result) in loaded.slos.iter().zip(results) {
+        let runtime = eval.slos.entry(entry.key.clone()).or_default();
+        runtime.evaluated_at = Some(now);
+        match result.report {
+            Ok(report) => {
+                runtime.report = Some(report);
+                runtime.error = None;
+            }
+            Err(e) => runtime.error = Some(e),
+        }
+        // Keep the state machine across reloads while the policy is unchanged.
+        let fingerprint = format!("{:?}", entry.config.alert_policy);
+        match &entry.config.alert_policy {
+            None => runtime.alerts = None,
+            Some(policy) => {
+                if runtime
+                    .alerts
+                    .as_ref()
+                    .is_none_or(|a| a.fingerprint != fingerprint)
+                {
+                    runtime.alerts = Some(AlertRuntime {
+                        policy: policy.clone(),
+                        fingerprint,
+                        machine: AlertStateMachine::new(policy),
+                        conditions: Vec::new(),
+                    });
+                }
+            }
+        }
+        let mut events = Vec::new();
+        if let Some(alerts) = runtime.alerts.as_mut() {
+            let transitions = alerts.machine.step(now, &result.conditions);
+            alerts.conditions = result.conditions;
+            for t in transitions {
+                events.push(AlertEvent {
+                    slo: entry.key.clone(),
+                    tier: t.tier,
+                    severity: t.severity.as_str(),
+                    from: t.from,
+                    to: t.to,
+                    at: crate::format_time(t.at),
+                    at_unix: t.at,
+                });
+            }
+            firing += (0..alerts.machine.tier_count())
+                .filter(|&i| alerts.machine.state(i) == Some(AlertState::Firing))
+                .count() as i64;
+        }
+        for event in events {
+            if eval.history.len() >= HISTORY {
+                eval.history.pop_front();
+            }
+            eval.history.push_back(event);
+        }
+    }
+    eval.rounds += 1;
+    drop(eval);
+    state.metrics.alerts_firing.set(firing);
+    state
+        .metrics
+        .evaluation_duration
+        .observe(started.elapsed().as_secs_f64());
+}
+
+async fn evaluate_one(state: &AppState, entry: &SloEntry, now: i64) -> Evaluated {
+    let spec = entry.config.spec.clone();
+    let policy = entry.config.alert_policy.clone();
+    let bucket = spec.bucket_seconds.max(1);
+    // Alert conditions are taken at the end of the current bucket, so the bucket in progress
+    // counts as soon as it has data.
+    let cond_at = now.div_euclid(bucket) * bucket + bucket;
+    let lookback = match slo::lookback_start(&spec, now) {
+        Ok(from) => from,
+        Err(e) => {
+            return Evaluated {
+                report: Err(e.to_string()),
+                conditions: Vec::new(),
+            }
+        }
+    };
+    let from = policy
+        .as_ref()
+        .map_or(lookback, |p| lookback.min(cond_at - p.max_long_window()));
+    let rows = match state.store.counts(&entry.key, from, cond_at).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Evaluated {
+                report: Err(format!("reading counters: {e}")),
+                conditions: Vec::new(),
+            }
+        }
+    };
+    let work = move || {
+        let series = slo::Series::build(
+            from,
+            cond_at,
+            spec.bucket_seconds,
+            rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
+            &spec.exclusions,
+            spec.budgeting,
+        );
+        let report = slo::evaluate(&spec, &series, now).map_err(|e| e.to_string());
+        let mut conditions = Vec::new();
+        if let Some(policy) = &policy {
+            slo::conditions_at(policy, &series, &spec, cond_at, &mut conditions);
+        }
+        Evaluated { report, conditions }
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(evaluated) => evaluated,
+        Err(e) => Evaluated {
+            report: Err(format!("evaluation task failed: {e}")),
+            conditions: Vec::new(),
+        },
+    }
+}

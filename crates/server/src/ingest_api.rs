@@ -1,0 +1,422 @@
+//! `POST /api/v1/events` and `POST /api/v1/logs`: bodies become per-bucket increments,
+//! committed (group commit) before the answer. A request is all or nothing: any invalid event
+//! rejects the whole body and nothing of it is counted.
+
+use crate::commit::CommitError;
+use crate::loaded::Loaded;
+use crate::state::AppState;
+use crate::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use ingest::{AccessRecord, LogFormat};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use store::CounterDelta;
+
+/// Events may be at most this far in the future (clock skew).
+const MAX_FUTURE_SECONDS: i64 = 600;
+
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("application/json")
+                || (m.len() > 5 && m.to_ascii_lowercase().ends_with("+json"))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ))
+    }
+}
+
+/// A time given as RFC 3339 text or unix seconds (integer or fractional).
+pub fn time_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => crate::parse_time(s),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        }),
+        _ => None,
+    }
+}
+
+/// Counts per (series, bucket start).
+type Increments = BTreeMap<(String, i64), (u64, u64)>;
+
+fn bucket_of(t: i64, bucket_seconds: i64) -> i64 {
+    let b = bucket_seconds.max(1);
+    t.div_euclid(b) * b
+}
+
+fn add(
+    increments: &mut Increments,
+    key: &str,
+    bucket: i64,
+    good: u64,
+    total: u64,
+) -> Result<(), String> {
+    let slot = increments
+        .entry((key.to_string(), bucket))
+        .or_insert((0, 0));
+    let t = slot
+        .1
+        .checked_add(total)
+        .filter(|t| *t <= store::MAX_COUNT)
+        .ok_or_else(|| format!("the counts of {key} overflow"))?;
+    slot.0 += good;
+    slot.1 = t;
+    Ok(())
+}
+
+/// What one attribute event's attributes say, as an access record.
+struct Attributes<'a> {
+    method: &'a str,
+    path: &'a str,
+    host: Option<&'a str>,
+    status: u16,
+    request_time: Option<f64>,
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|f| f.is_finite())
+}
+
+fn attributes(attrs: &Map<String, Value>) -> Result<Attributes<'_>, String> {
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match attrs.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("attribute `{name}` must be a string")),
+        }
+    };
+    let status = match attrs.get("status") {
+        None | Some(Value::Null) => 0,
+        Some(v) => number(v)
+            .filter(|s| (0.0..=999.0).contains(s) && s.fract() == 0.0)
+            .map(|s| s as u16)
+            .ok_or("attribute `status` must be an integer from 0 to 999")?,
+    };
+    let mut request_time = None;
+    for (name, scale) in [
+        ("latency_ms", 1e-3),
+        ("duration_ms", 1e-3),
+        ("latency_s", 1.0),
+        ("latency_seconds", 1.0),
+        ("duration_seconds", 1.0),
+    ] {
+        if let Some(v) = attrs.get(name).filter(|v| !v.is_null()) {
+            let n = number(v)
+                .filter(|n| *n >= 0.0)
+                .ok_or_else(|| format!("attribute `{name}` must be a non-negative number"))?;
+            request_time = Some(n * scale);
+            break;
+        }
+    }
+    let path = text("path")?.unwrap_or("");
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    Ok(Attributes {
+        method: text("method")?.unwrap_or(""),
+        path,
+        host: text("host")?,
+        status,
+        request_time,
+    })
+}
+
+/// Turns one event into increments (or says why it is invalid). Returns whether any SLI
+/// counted it.
+fn event_increments(
+    loaded: &Loaded,
+    event: &Value,
+    now: i64,
+    increments: &mut Increments,
+) -> Result<bool, ApiError> {
+    let Some(obj) = event.as_object() else {
+        return Err(ApiError::unprocessable(
+            "events.invalid",
+            "an event must be a JSON object",
+        ));
+    };
+    let time = match obj.get("time") {
+        None | Some(Value::Null) => now,
+        Some(v) => time_of(v).ok_or_else(|| {
+            ApiError::unprocessable(
+                "events.bad_time",
+                "`time` must be an RFC 3339 time or unix seconds",
+            )
+        })?,
+    };
+    if time > now + MAX_FUTURE_SECONDS {
+        return Err(ApiError::unprocessable(
+            "events.time_in_future",
+            format!("`time` {} is in the future", crate::format_time(time)),
+        ));
+    }
+    if let Some(slo) = obj.get("slo") {
+        let Some(key) = slo.as_str() else {
+            return Err(ApiError::unprocessable(
+                "events.invalid",
+                "`slo` must be a string like service/slo",
+            ));
+        };
+        let Some(entry) = loaded.slo(key) else {
+            return Err(ApiError::unprocessable(
+                "events.unknown_slo",
+                format!("no SLO {key:?} in the configuration"),
+            ));
+        };
+        let count = |name: &str| -> Result<u64, ApiError> {
+            obj.get(name)
+                .and_then(Value::as_u64)
+                .filter(|n| *n <= store::MAX_COUNT)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "events.invalid_counts",
+                        format!("`{name}` must be a non-negative integer"),
+                    )
+                })
+        };
+        let (good, total) = (count("good")?, count("total")?);
+        if good > total {
+            return Err(ApiError::unprocessable(
+                "events.invalid_counts",
+                "`good` is greater than `total`",
+            ));
+        }
+        add(
+            increments,
+            &entry.key,
+            bucket_of(time, entry.config.spec.bucket_seconds),
+            good,
+            total,
+        )
+        .map_err(|m| ApiError::unprocessable("events.invalid_counts", m))?;
+        return Ok(total > 0);
+    }
+    let Some(source) = obj.get("source") else {
+        return Err(ApiError::unprocessable(
+            "events.invalid",
+            "an event needs `slo` (pre-aggregated increments) or `source` (attributes)",
+        ));
+    };
+    let Some(source) = source.as_str() else {
+        return Err(ApiError::unprocessable(
+            "events.invalid",
+            "`source` must be a string",
+        ));
+    };
+    let empty = Map::new();
+    let attrs = match obj.get("attributes") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "events.invalid",
+                "`attributes` must be an object",
+            ))
+        }
+    };
+    let a = attributes(attrs).map_err(|m| ApiError::unprocessable("events.bad_attribute", m))?;
+    let record = AccessRecord {
+        time,
+        method: a.method,
+        path: a.path,
+        host: a.host,
+        status: a.status,
+        request_time: a.request_time,
+        bytes: None,
+    };
+    let mut matched = false;
+    for target in loaded.events.get(source).map_or(&[][..], Vec::as_slice) {
+        if !target.matcher.total.matches(&record) {
+            continue;
+        }
+        if let Some(good) = target.matcher.good.classify(&record) {
+            add(
+                increments,
+                &target.key,
+                bucket_of(time, target.bucket_seconds),
+                u64::from(good),
+                1,
+            )
+            .map_err(|m| ApiError::unprocessable("events.invalid_counts", m))?;
+            matched = true;
+        }
+    }
+    Ok(matched)
+}
+
+fn deltas(increments: Increments) -> Vec<CounterDelta> {
+    increments
+        .into_iter()
+        .map(|((series, bucket_start), (good, total))| CounterDelta {
+            series,
+            bucket_start,
+            good,
+            total,
+        })
+        .collect()
+}
+
+async fn commit(state: &AppState, deltas: Vec<CounterDelta>) -> Result<(), ApiError> {
+    state.committer.commit(deltas).await.map_err(|e| match e {
+        CommitError::Closed => ApiError::unavailable("server.shutting_down", e.to_string()),
+        CommitError::Store(err) => match err.as_ref() {
+            store::StoreError::CounterOverflow { .. } | store::StoreError::InvalidDelta { .. } => {
+                ApiError::unprocessable("events.invalid_counts", err.to_string())
+            }
+            _ => ApiError::unavailable("store.unavailable", err.to_string()),
+        },
+    })
+}
+
+pub async fn post_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_json(&headers)?;
+    let body = body?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "request.bad_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Array(events) = value else {
+        return Err(ApiError::bad_request(
+            "events.not_an_array",
+            "the body must be a JSON array of events",
+        ));
+    };
+    let loaded = state.config();
+    let now = crate::now();
+    let mut increments = Increments::new();
+    let mut matched = 0u64;
+    for (i, event) in events.iter().enumerate() {
+        match event_increments(&loaded, event, now, &mut increments) {
+            Ok(true) => matched += 1,
+            Ok(false) => {}
+            Err(mut e) => {
+                state.metrics.count_ingest("events", 0, events.len() as u64);
+                e.message = format!("event {i}: {}", e.message);
+                return Err(e.with_details(json!({ "index": i })));
+            }
+        }
+    }
+    let increments_n = increments.len();
+    commit(&state, deltas(increments)).await?;
+    state.metrics.count_ingest("events", events.len() as u64, 0);
+    Ok(Json(json!({
+        "accepted": events.len(),
+        "matched": matched,
+        "unmatched": events.len() as u64 - matched,
+        "increments": increments_n,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    format: Option<String>,
+    service: Option<String>,
+}
+
+pub async fn post_logs(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let body = body?;
+    let format = match query.format.as_deref() {
+        None | Some("") => LogFormat::detect(&body[..body.len().min(4096)]),
+        Some("combined") => LogFormat::Combined,
+        Some("json") => LogFormat::Json(ingest::JsonFields::default()),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "logs.unknown_format",
+                format!("format={other:?}: expected combined or json"),
+            ))
+        }
+    };
+    let loaded = state.config();
+    let service = query.service.filter(|s| !s.is_empty());
+    if loaded.log_targets(service.as_deref()).is_none() {
+        return Err(ApiError::unprocessable(
+            "logs.no_access_log_slo",
+            match &service {
+                Some(s) => format!("service {s:?} has no SLO with `source: access_log`"),
+                None => "no SLO has `source: access_log`".to_string(),
+            },
+        ));
+    }
+    let work_loaded = loaded.clone();
+    let work_service = service.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let targets = work_loaded.log_targets(work_service.as_deref())?;
+        let result =
+            ingest::process_chunk(&body, &format, &targets.classifier, targets.bucket_seconds);
+        Some(result)
+    })
+    .await
+    .map_err(|e| ApiError::internal("internal.task", e.to_string()))?
+    .ok_or_else(|| ApiError::internal("internal.task", "the log targets vanished"))?;
+    let rejections: Vec<Value> = result
+        .rejections
+        .iter()
+        .take(10)
+        .map(|r| json!({ "line": r.line + 1, "reason": r.reason.to_string() }))
+        .collect();
+    if result.accepted == 0 && result.lines > 0 && result.rejected > 0 {
+        state.metrics.count_ingest("logs", 0, result.rejected);
+        return Err(ApiError::unprocessable(
+            "logs.no_valid_lines",
+            format!("none of the {} lines could be parsed", result.lines),
+        )
+        .with_details(json!({ "rejections": rejections })));
+    }
+    let targets = loaded
+        .log_targets(service.as_deref())
+        .ok_or_else(|| ApiError::internal("internal.task", "the log targets vanished"))?;
+    let mut out = Vec::with_capacity(result.counts.len());
+    for (&(sli, bucket_start), c) in &result.counts {
+        if let Some(key) = targets.keys.get(sli) {
+            out.push(CounterDelta {
+                series: key.clone(),
+                bucket_start,
+                good: c.good,
+                total: c.total,
+            });
+        }
+    }
+    commit(&state, out).await?;
+    state
+        .metrics
+        .count_ingest("logs", result.accepted, result.rejected);
+    Ok(Json(json!({
+        "lines": result.lines,
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "rejections": rejections,
+    })))
+}

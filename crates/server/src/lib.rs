@@ -1,0 +1,210 @@
+//! The nines server: one composition root, [`run`], that opens the store, starts the group
+//! committer, the evaluator and the HTTP API, and stops them along one shutdown path.
+//!
+//! Start-up and reload share [`loaded::load`]; an invalid new config is rejected with its
+//! diagnostics and the old one keeps running. Every write is acknowledged only after its
+//! increments are committed (see [`commit`]).
+
+#![forbid(unsafe_code)]
+
+mod api;
+pub mod commit;
+mod error;
+pub mod evaluator;
+mod http;
+mod ingest_api;
+pub mod loaded;
+pub mod metrics;
+pub mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ApiError, Error};
+pub use loaded::ConfigSource;
+pub use state::AppState;
+
+/// What an admin or writer route needs; the auth layer decides per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Reading SLOs, alerts, the gate.
+    Read,
+    /// Ingestion and changes.
+    Write,
+    /// Reload and other operations on the server itself.
+    Admin,
+}
+
+/// The hook the auth layer plugs into: called before every route with the route's scope.
+pub trait Authorizer: Send + Sync {
+    fn authorize(&self, scope: Scope, headers: &axum::http::HeaderMap) -> Result<(), ApiError>;
+}
+
+/// Lets every request through: the behaviour until an auth layer is configured. Bind to
+/// loopback (the default) while it is in place.
+pub struct AllowAll;
+
+impl Authorizer for AllowAll {
+    fn authorize(&self, _: Scope, _: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// Everything [`run`] needs besides the listener.
+#[derive(Clone)]
+pub struct Settings {
+    pub config: ConfigSource,
+    /// Directory of the embedded store (`nines.db` in it).
+    pub data_dir: PathBuf,
+    /// Use this store instead of opening the one in `data_dir` (tests, other backends).
+    pub store: Option<Arc<dyn store::Store>>,
+    /// Evaluator tick; default half the smallest bucket (30 s for 1-minute buckets).
+    pub eval_interval: Option<Duration>,
+    /// Largest JSON request body (default 1 MiB).
+    pub max_json_body: usize,
+    /// Largest `POST /api/v1/logs` body (default 16 MiB).
+    pub max_log_body: usize,
+    /// Requests taking longer get 503 `request.timeout` (default 30 s).
+    pub request_timeout: Duration,
+    /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
+    pub reload_on_sighup: bool,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl Settings {
+    pub fn new(config: ConfigSource, data_dir: PathBuf) -> Settings {
+        Settings {
+            config,
+            data_dir,
+            store: None,
+            eval_interval: None,
+            max_json_body: 1 << 20,
+            max_log_body: 16 << 20,
+            request_timeout: Duration::from_secs(30),
+            reload_on_sighup: false,
+            authorizer: Arc::new(AllowAll),
+        }
+    }
+}
+
+/// Runs the server on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish, stops the evaluator, commits every queued increment and closes
+/// the store.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let source = settings.config.clone();
+    let loaded = tokio::task::spawn_blocking(move || loaded::load(&source, 1))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::Config)?;
+    let (store, owned_store): (Arc<dyn store::Store>, bool) = match settings.store.clone() {
+        Some(store) => (store, false),
+        None => {
+            let path = settings.data_dir.join("nines.db");
+            (Arc::new(store::SqliteStore::open(&path).await?), true)
+        }
+    };
+    let metrics = Arc::new(metrics::Metrics::new());
+    let committer = commit::Committer::start(store.clone(), metrics.clone());
+    let state = Arc::new(AppState::new(
+        settings,
+        store.clone(),
+        loaded,
+        committer,
+        metrics,
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let evaluator = tokio::spawn({
+        let state = state.clone();
+        let stop = stop_rx.clone();
+        async move {
+            evaluator::evaluate_all(&state).await;
+            if !*stop.borrow() {
+                state.set_ready(true);
+            }
+            evaluator::run(state, stop).await;
+        }
+    });
+    let sighup = if state.settings.reload_on_sighup {
+        Some(tokio::spawn(reload_on_sighup(state.clone(), stop_rx)))
+    } else {
+        None
+    };
+
+    let app = http::router(state.clone());
+    let ready_state = state.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            ready_state.set_ready(false);
+        })
+        .await
+        .map_err(Error::Serve);
+
+    // One shutdown path: background tasks, then the queued commits, then the store.
+    state.set_ready(false);
+    let _ = stop_tx.send(true);
+    if let Err(e) = evaluator.await {
+        return Err(Error::Task(e.to_string()));
+    }
+    if let Some(task) = sighup {
+        task.abort();
+    }
+    state.committer.close().await;
+    if owned_store {
+        store.close().await?;
+    }
+    served
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            got = hup.recv() => {
+                if got.is_none() {
+                    return;
+                }
+                if let Err(diags) = state.reload().await {
+                    for d in &diags {
+                        eprintln!("nines serve: reload rejected: {d}");
+                    }
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_: Arc<AppState>, _: tokio::sync::watch::Receiver<bool>) {}
+
+/// Now, unix seconds.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// RFC 3339 for unix seconds.
+pub fn format_time(at: i64) -> String {
+    jiff::Timestamp::from_second(at)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// Parses a time given as RFC 3339 text or unix seconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Some(t.as_second());
+    }
+    text.parse::<i64>().ok()
+}

@@ -1,0 +1,150 @@
+//! The shared state every handler and task holds (`Arc<AppState>`).
+
+use crate::commit::Committer;
+use crate::evaluator::EvalState;
+use crate::loaded::{load, ConfigSource, Loaded};
+use crate::metrics::Metrics;
+use crate::Settings;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use store::Store;
+use tokio::sync::Notify;
+
+/// A deployment or other change, for annotating budgets (kept in memory: the store has no
+/// table for changes yet).
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub id: u64,
+    pub service: String,
+    pub version: Option<String>,
+    pub time: String,
+    pub time_unix: i64,
+    pub description: Option<String>,
+}
+
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    config: RwLock<Arc<Loaded>>,
+    source: ConfigSource,
+    /// Serializes reloads so generations stay ordered.
+    reload_lock: tokio::sync::Mutex<()>,
+    pub committer: Committer,
+    pub metrics: Arc<Metrics>,
+    eval: RwLock<EvalState>,
+    /// Wakes the evaluator (after a reload).
+    pub eval_now: Notify,
+    changes: RwLock<Vec<Change>>,
+    /// False until the first evaluation round and again once shutting down.
+    ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        loaded: Loaded,
+        committer: Committer,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
+        let source = settings.config.clone();
+        metrics
+            .config_generation
+            .set(i64::try_from(loaded.generation).unwrap_or(i64::MAX));
+        AppState {
+            settings,
+            store,
+            config: RwLock::new(Arc::new(loaded)),
+            source,
+            reload_lock: tokio::sync::Mutex::new(()),
+            committer,
+            metrics,
+            eval: RwLock::new(EvalState::default()),
+            eval_now: Notify::new(),
+            changes: RwLock::new(Vec::new()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> Arc<Loaded> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn eval_read(&self) -> RwLockReadGuard<'_, EvalState> {
+        self.eval.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn eval_write(&self) -> RwLockWriteGuard<'_, EvalState> {
+        self.eval.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Re-reads the configuration through the start-up path ([`load`]). On success the new
+    /// config replaces the old one and the evaluator runs at once; on failure the old one
+    /// keeps running and the diagnostics are returned.
+    pub async fn reload(&self) -> Result<Arc<Loaded>, Vec<spec::Diagnostic>> {
+        let _guard = self.reload_lock.lock().await;
+        let generation = self.config().generation + 1;
+        let source = self.source.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&source, generation))
+            .await
+            .map_err(|e| {
+                vec![spec::Diagnostic {
+                    file: String::new(),
+                    line: 0,
+                    col: 0,
+                    path: String::new(),
+                    message: format!("the loader failed: {e}"),
+                }]
+            })
+            .and_then(|r| r);
+        match loaded {
+            Ok(loaded) => {
+                let loaded = Arc::new(loaded);
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = loaded.clone();
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&crate::metrics::outcome(true))
+                    .inc();
+                self.metrics
+                    .config_generation
+                    .set(i64::try_from(generation).unwrap_or(i64::MAX));
+                self.eval_now.notify_one();
+                Ok(loaded)
+            }
+            Err(diags) => {
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&crate::metrics::outcome(false))
+                    .inc();
+                Err(diags)
+            }
+        }
+    }
+
+    pub fn add_change(&self, mut change: Change) -> Change {
+        let mut changes = self.changes.write().unwrap_or_else(|e| e.into_inner());
+        change.id = changes.len() as u64 + 1;
+        changes.push(change.clone());
+        change
+    }
+
+    pub fn changes(&self) -> Vec<Change> {
+        self.changes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
