@@ -16,7 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    BucketCount, CounterDelta, FilePosition, IngestBatch, Store, StoreError, MAX_COUNT,
+    token_sha256, AlertStateRecord, AuditEntry, AuditKey, BucketCount, Change, Checkpoint,
+    CounterDelta, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TokenRole, MAX_COUNT,
     SCHEMA_VERSION,
 };
 
@@ -26,6 +27,23 @@ use crate::{
 #[async_trait]
 pub trait Fixture: Send + Sync {
     async fn open(&self) -> Result<Arc<dyn Store>, StoreError>;
+
+    /// Changes the stored audit log behind the store's back, the way an attacker with access to the
+    /// storage would (raw SQL for a database). The store may be open meanwhile.
+    async fn tamper_audit(&self, tamper: Tamper) -> Result<(), Failure>;
+}
+
+/// Ways to tamper with the stored audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tamper {
+    /// Replace the details (JSON text) of record `seq`, leaving its MAC.
+    EditDetails { seq: u64, details: String },
+    /// Delete record `seq`.
+    Delete { seq: u64 },
+    /// Exchange records `a` and `b` (each keeps its contents and MACs but takes the other's number).
+    Swap { a: u64, b: u64 },
+    /// Delete every record with `seq >= from`.
+    TruncateFrom { from: u64 },
 }
 
 /// Why a check failed.
@@ -94,6 +112,19 @@ macro_rules! conformance_tests {
             concurrent_commits,
             reopen_persists,
             schema_version_is_current,
+            tokens_round_trip,
+            token_names_and_hashes_are_unique,
+            revoked_tokens_do_not_authenticate,
+            control_writes_need_an_audit_key,
+            audit_chain_verifies_clean,
+            audit_detects_an_edited_record,
+            audit_detects_a_deleted_record,
+            audit_detects_reordered_records,
+            audit_detects_truncation_against_a_checkpoint,
+            audit_detects_another_key,
+            control_write_and_audit_are_atomic,
+            alert_states_round_trip,
+            changes_range_query,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -739,4 +770,527 @@ pub async fn schema_version_is_current(fx: &dyn Fixture) -> Result<(), Failure> 
     ensure(!s.backend().is_empty(), || {
         "backend name is empty".to_owned()
     })
+}
+
+// ---- Control plane and audit log.
+
+const KEY: [u8; 32] = [0x5a; 32];
+
+/// Opens the store with the test key set, as every control-plane user does.
+async fn open_keyed(fx: &dyn Fixture) -> Result<Arc<dyn Store>, Failure> {
+    let s = fx.open().await?;
+    s.set_audit_key(AuditKey::from_bytes(KEY));
+    Ok(s)
+}
+
+fn key() -> AuditKey {
+    AuditKey::from_bytes(KEY)
+}
+
+fn token(name: &str, role: TokenRole, secret: &str, created_at: i64) -> TokenRecord {
+    TokenRecord {
+        name: name.to_owned(),
+        role,
+        sha256: token_sha256(secret),
+        created_at,
+        revoked_at: None,
+    }
+}
+
+fn entry(at: i64, action: &str, target: &str) -> AuditEntry {
+    AuditEntry::new(at, "conformance", action, target)
+        .with_details(serde_json::json!({ "n": at, "note": "x" }))
+}
+
+async fn audit_len(s: &dyn Store) -> Result<u64, Failure> {
+    Ok(s.audit_checkpoint().await?.seq)
+}
+
+/// Five records of mixed kinds: 1 token.create, 2 note, 3 change, 4 alert states, 5 token.revoke.
+async fn five_records(s: &dyn Store) -> Result<(), Failure> {
+    s.insert_token(
+        &token("ci", TokenRole::Ingest, "s1", 10),
+        &entry(10, "token.create", "ci"),
+    )
+    .await?;
+    s.append_audit(&entry(11, "note", "x")).await?;
+    s.record_change(&change("web", "v1", 12), &entry(12, "change.record", "web"))
+        .await?;
+    s.save_alert_states(
+        &[state("web/avail", "page", "firing", 13)],
+        &entry(13, "alert.save", ""),
+    )
+    .await?;
+    ensure(
+        s.revoke_token("ci", &entry(14, "token.revoke", "ci"))
+            .await?,
+        || "revoking an active token returned false".to_owned(),
+    )?;
+    ensure_eq("audit records written", audit_len(s).await?, 5)
+}
+
+fn change(service: &str, version: &str, at: i64) -> Change {
+    Change {
+        service: service.to_owned(),
+        version: version.to_owned(),
+        at,
+        description: format!("deploy {version}"),
+        created_at: at + 1,
+    }
+}
+
+fn state(slo: &str, tier: &str, state: &str, since: i64) -> AlertStateRecord {
+    AlertStateRecord {
+        slo: slo.to_owned(),
+        tier: tier.to_owned(),
+        state: state.to_owned(),
+        since,
+        updated_at: since + 5,
+    }
+}
+
+/// A stored token is found by its hash only, listed by name, and survives reopening.
+pub async fn tokens_round_trip(fx: &dyn Fixture) -> Result<(), Failure> {
+    let b = token("bob", TokenRole::Responder, "secret-b", 100);
+    let a = token("alice", TokenRole::Admin, "secret-a", 200);
+    {
+        let s = open_keyed(fx).await?;
+        s.insert_token(&b, &entry(100, "token.create", "bob"))
+            .await?;
+        s.insert_token(&a, &entry(200, "token.create", "alice"))
+            .await?;
+        ensure_eq(
+            "token by hash",
+            s.token_by_hash(&token_sha256("secret-a")).await?,
+            Some(a.clone()),
+        )?;
+        ensure_eq(
+            "token by an unknown hash",
+            s.token_by_hash(&token_sha256("nope")).await?,
+            None,
+        )?;
+        ensure_eq(
+            "token by a malformed hash",
+            s.token_by_hash("secret-a").await?,
+            None,
+        )?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    ensure_eq(
+        "tokens after reopening, sorted by name",
+        s.list_tokens().await?,
+        vec![a, b.clone()],
+    )?;
+    ensure_eq(
+        "lookup after reopening",
+        s.token_by_hash(&b.sha256).await?.map(|t| t.role),
+        Some(TokenRole::Responder),
+    )
+}
+
+/// A second token with a taken name, or the same secret, is refused and writes nothing (not even audit).
+pub async fn token_names_and_hashes_are_unique(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    s.insert_token(
+        &token("ci", TokenRole::Ingest, "s1", 1),
+        &entry(1, "token.create", "ci"),
+    )
+    .await?;
+    for (what, t) in [
+        ("same name", token("ci", TokenRole::Admin, "s2", 2)),
+        ("same secret", token("other", TokenRole::Admin, "s1", 2)),
+    ] {
+        match s.insert_token(&t, &entry(2, "token.create", &t.name)).await {
+            Ok(()) => {
+                return Err(Failure::Check {
+                    location: Location::caller(),
+                    message: format!("a token with the {what} was stored"),
+                })
+            }
+            Err(e) => ensure_eq(
+                &format!("{what}: error code of {e}"),
+                e.code(),
+                "store.token_exists",
+            )?,
+        }
+    }
+    ensure_eq("tokens", s.list_tokens().await?.len(), 1)?;
+    ensure_eq("audit records", audit_len(&*s).await?, 1)?;
+    // A revoked token's name stays taken.
+    s.revoke_token("ci", &entry(3, "token.revoke", "ci"))
+        .await?;
+    ensure(
+        s.insert_token(
+            &token("ci", TokenRole::Viewer, "s3", 4),
+            &entry(4, "token.create", "ci"),
+        )
+        .await
+        .is_err(),
+        || "a revoked token's name was reused".to_owned(),
+    )
+}
+
+/// Revocation hides the token from lookups, is listed with its time, and happens once.
+pub async fn revoked_tokens_do_not_authenticate(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    let t = token("ops", TokenRole::Viewer, "ops-secret", 5);
+    s.insert_token(&t, &entry(5, "token.create", "ops")).await?;
+    ensure(
+        s.revoke_token("ops", &entry(50, "token.revoke", "ops"))
+            .await?,
+        || "revoking an active token returned false".to_owned(),
+    )?;
+    ensure_eq(
+        "lookup of a revoked token",
+        s.token_by_hash(&t.sha256).await?,
+        None,
+    )?;
+    ensure_eq(
+        "revoked_at in the listing",
+        s.list_tokens().await?.first().and_then(|t| t.revoked_at),
+        Some(50),
+    )?;
+    ensure(
+        !s.revoke_token("ops", &entry(60, "token.revoke", "ops"))
+            .await?,
+        || "revoking twice returned true".to_owned(),
+    )?;
+    ensure(
+        !s.revoke_token("ghost", &entry(60, "token.revoke", "ghost"))
+            .await?,
+        || "revoking an unknown token returned true".to_owned(),
+    )?;
+    ensure_eq(
+        "audit records (create + one revoke)",
+        audit_len(&*s).await?,
+        2,
+    )
+}
+
+/// Without a key nothing control-plane is written.
+pub async fn control_writes_need_an_audit_key(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    match s
+        .insert_token(
+            &token("k", TokenRole::Admin, "k", 1),
+            &entry(1, "token.create", "k"),
+        )
+        .await
+    {
+        Ok(()) => {
+            return Err(Failure::Check {
+                location: Location::caller(),
+                message: "a token was stored without an audit key".to_owned(),
+            })
+        }
+        Err(e) => ensure_eq(
+            &format!("error code of {e}"),
+            e.code(),
+            "store.no_audit_key",
+        )?,
+    }
+    ensure_eq("tokens", s.list_tokens().await?.len(), 0)?;
+    ensure_eq("audit records", audit_len(&*s).await?, 0)
+}
+
+/// Records are numbered 1.. without gaps, each chained to the previous; the untouched chain verifies,
+/// also against its own checkpoint, and paging returns the same records.
+pub async fn audit_chain_verifies_clean(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    let empty = s.verify_audit(&key(), Some(&Checkpoint::empty())).await?;
+    ensure_eq(
+        "empty log report",
+        (empty.records, empty.first_bad),
+        (0, None),
+    )?;
+    five_records(&*s).await?;
+    let records = s.audit_entries(1, 100).await?;
+    ensure_eq(
+        "sequence numbers",
+        records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5],
+    )?;
+    ensure_eq(
+        "actions",
+        records
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "token.create",
+            "note",
+            "change.record",
+            "alert.save",
+            "token.revoke",
+        ],
+    )?;
+    ensure_eq(
+        "first prev_mac",
+        records.first().map(|r| r.prev_mac.as_str()),
+        Some(crate::GENESIS_MAC),
+    )?;
+    for pair in records.windows(2) {
+        ensure_eq(
+            &format!("prev_mac of record {}", pair[1].seq),
+            &pair[1].prev_mac,
+            &pair[0].mac,
+        )?;
+    }
+    let details: Result<serde_json::Value, _> =
+        serde_json::from_str(records.get(1).map_or("", |r| r.details.as_str()));
+    ensure_eq(
+        "details of record 2",
+        details.ok(),
+        Some(serde_json::json!({ "n": 11, "note": "x" })),
+    )?;
+    ensure_eq(
+        "a page from record 2",
+        s.audit_entries(2, 2).await?,
+        records[1..3].to_vec(),
+    )?;
+    let checkpoint = s.audit_checkpoint().await?;
+    ensure_eq(
+        "checkpoint",
+        (checkpoint.seq, checkpoint.mac.as_str(), checkpoint.at),
+        (5, records[4].mac.as_str(), 14),
+    )?;
+    let report = s.verify_audit(&key(), Some(&checkpoint)).await?;
+    ensure_eq("first bad record", report.first_bad, None)?;
+    ensure_eq("records verified", report.records, 5)?;
+    ensure_eq("report's last record", &report.last, &checkpoint)?;
+    // Appending goes on from the stored end after reopening.
+    s.close().await?;
+    let s = open_keyed(fx).await?;
+    ensure_eq(
+        "seq after reopening",
+        s.append_audit(&entry(20, "note", "y")).await?,
+        6,
+    )?;
+    let report = s.verify_audit(&key(), Some(&checkpoint)).await?;
+    ensure_eq("first bad record after appending", report.first_bad, None)
+}
+
+async fn first_bad_after(fx: &dyn Fixture, tamper: Tamper) -> Result<Option<u64>, Failure> {
+    let s = open_keyed(fx).await?;
+    five_records(&*s).await?;
+    fx.tamper_audit(tamper).await?;
+    let report = s.verify_audit(&key(), None).await?;
+    Ok(report.first_bad.map(|f| f.seq))
+}
+
+/// Changing a stored record's contents is detected at that record.
+pub async fn audit_detects_an_edited_record(fx: &dyn Fixture) -> Result<(), Failure> {
+    let bad = first_bad_after(
+        fx,
+        Tamper::EditDetails {
+            seq: 3,
+            details: r#"{"n":12,"note":"y"}"#.to_owned(),
+        },
+    )
+    .await?;
+    ensure_eq("first bad record after editing record 3", bad, Some(3))
+}
+
+/// Deleting a record in the middle is detected at the record after the gap.
+pub async fn audit_detects_a_deleted_record(fx: &dyn Fixture) -> Result<(), Failure> {
+    let bad = first_bad_after(fx, Tamper::Delete { seq: 2 }).await?;
+    ensure_eq("first bad record after deleting record 2", bad, Some(3))?;
+    // The log now holds records 1, 3, 4, 5; without record 1 it starts at 3.
+    fx.tamper_audit(Tamper::Delete { seq: 1 }).await?;
+    let s = fx.open().await?;
+    let bad = s.verify_audit(&key(), None).await?.first_bad.map(|f| f.seq);
+    ensure_eq("first bad record after deleting record 1 too", bad, Some(3))
+}
+
+/// Two records exchanging places is detected at the first of them.
+pub async fn audit_detects_reordered_records(fx: &dyn Fixture) -> Result<(), Failure> {
+    let bad = first_bad_after(fx, Tamper::Swap { a: 2, b: 4 }).await?;
+    ensure_eq("first bad record after swapping 2 and 4", bad, Some(2))
+}
+
+/// Dropping the newest records leaves a valid shorter chain; the checkpoint exposes it.
+pub async fn audit_detects_truncation_against_a_checkpoint(
+    fx: &dyn Fixture,
+) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    five_records(&*s).await?;
+    let checkpoint = s.audit_checkpoint().await?;
+    fx.tamper_audit(Tamper::TruncateFrom { from: 4 }).await?;
+    let report = s.verify_audit(&key(), Some(&checkpoint)).await?;
+    ensure_eq("records left", report.records, 3)?;
+    ensure_eq(
+        "first bad record against the checkpoint",
+        report.first_bad.map(|f| f.seq),
+        Some(4),
+    )?;
+    // Records appended after truncation reuse the numbers, but not the checkpoint's MAC.
+    s.append_audit(&entry(30, "note", "a")).await?;
+    s.append_audit(&entry(31, "note", "b")).await?;
+    let report = s.verify_audit(&key(), Some(&checkpoint)).await?;
+    ensure_eq(
+        "first bad record after refilling past the checkpoint",
+        report.first_bad.map(|f| f.seq),
+        Some(5),
+    )
+}
+
+/// A chain checked with another key fails at its first record.
+pub async fn audit_detects_another_key(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    five_records(&*s).await?;
+    let report = s.verify_audit(&AuditKey::from_bytes([1; 32]), None).await?;
+    ensure_eq("first bad record", report.first_bad.map(|f| f.seq), Some(1))
+}
+
+/// A control write and its audit record are stored together or not at all.
+pub async fn control_write_and_audit_are_atomic(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    // An audit entry that cannot be stored (no actor) must stop the write it describes.
+    let mut bad = entry(1, "token.create", "t");
+    bad.actor.clear();
+    let t = token("t", TokenRole::Viewer, "t", 1);
+    ensure(s.insert_token(&t, &bad).await.is_err(), || {
+        "a token was stored with an invalid audit entry".to_owned()
+    })?;
+    ensure(
+        s.record_change(&change("web", "v1", 5), &bad)
+            .await
+            .is_err(),
+        || "a change was stored with an invalid audit entry".to_owned(),
+    )?;
+    ensure(
+        s.save_alert_states(&[state("web/avail", "page", "firing", 1)], &bad)
+            .await
+            .is_err(),
+        || "alert states were stored with an invalid audit entry".to_owned(),
+    )?;
+    ensure_eq("tokens", s.list_tokens().await?.len(), 0)?;
+    ensure_eq(
+        "changes",
+        s.changes(None, i64::MIN, i64::MAX).await?.len(),
+        0,
+    )?;
+    ensure_eq("alert states", s.alert_states().await?.len(), 0)?;
+    ensure_eq("audit records", audit_len(&*s).await?, 0)?;
+    // And an invalid write leaves no audit record.
+    ensure(
+        s.insert_token(
+            &token("", TokenRole::Viewer, "x", 1),
+            &entry(1, "token.create", ""),
+        )
+        .await
+        .is_err(),
+        || "a token without a name was stored".to_owned(),
+    )?;
+    ensure(
+        s.record_change(&change("", "v1", 5), &entry(1, "change.record", ""))
+            .await
+            .is_err(),
+        || "a change without a service was stored".to_owned(),
+    )?;
+    ensure_eq(
+        "audit records after invalid writes",
+        audit_len(&*s).await?,
+        0,
+    )?;
+    // A valid write leaves exactly one of each.
+    s.insert_token(&t, &entry(2, "token.create", "t")).await?;
+    ensure_eq("tokens", s.list_tokens().await?.len(), 1)?;
+    let records = s.audit_entries(1, 10).await?;
+    ensure_eq(
+        "the audit record of the token",
+        records
+            .iter()
+            .map(|r| (r.seq, r.action.as_str(), r.target.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "token.create", "t")],
+    )
+}
+
+/// Alert states upsert by (slo, tier), list sorted, and survive reopening.
+pub async fn alert_states_round_trip(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = open_keyed(fx).await?;
+        s.save_alert_states(
+            &[
+                state("web/latency", "ticket", "pending", 10),
+                state("web/avail", "page", "firing", 20),
+                state("web/avail", "ticket", "inactive", 0),
+            ],
+            &entry(30, "alert.save", ""),
+        )
+        .await?;
+        s.save_alert_states(
+            &[state("web/avail", "page", "inactive", 40)],
+            &entry(40, "alert.save", ""),
+        )
+        .await?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    ensure_eq(
+        "alert states after an upsert and reopening",
+        s.alert_states().await?,
+        vec![
+            state("web/avail", "page", "inactive", 40),
+            state("web/avail", "ticket", "inactive", 0),
+            state("web/latency", "ticket", "pending", 10),
+        ],
+    )
+}
+
+/// Changes come back per service or all, with `from <= at < to`, sorted by time, with distinct ids.
+pub async fn changes_range_query(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    let mut ids = Vec::new();
+    for c in [
+        change("web", "v3", 300),
+        change("api", "a1", 150),
+        change("web", "v1", 100),
+        change("web", "v2", 200),
+        change("web", "v2b", 200),
+    ] {
+        ids.push(
+            s.record_change(&c, &entry(c.at, "change.record", &c.service))
+                .await?,
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    ensure_eq("distinct ids", unique.len(), ids.len())?;
+    let versions = |rows: Vec<crate::ChangeRecord>| {
+        rows.into_iter()
+            .map(|r| r.change.version)
+            .collect::<Vec<_>>()
+    };
+    ensure_eq(
+        "web changes in [100, 300)",
+        versions(s.changes(Some("web"), 100, 300).await?),
+        vec!["v1".to_owned(), "v2".to_owned(), "v2b".to_owned()],
+    )?;
+    ensure_eq(
+        "all changes in [150, 301)",
+        versions(s.changes(None, 150, 301).await?),
+        vec![
+            "a1".to_owned(),
+            "v2".to_owned(),
+            "v2b".to_owned(),
+            "v3".to_owned(),
+        ],
+    )?;
+    ensure_eq("an empty range", s.changes(None, 200, 200).await?.len(), 0)?;
+    ensure_eq(
+        "an unknown service",
+        s.changes(Some("we"), i64::MIN, i64::MAX).await?.len(),
+        0,
+    )?;
+    let all = s.changes(Some("api"), i64::MIN, i64::MAX).await?;
+    ensure_eq(
+        "a stored change",
+        all.first().map(|r| r.change.clone()),
+        Some(change("api", "a1", 150)),
+    )?;
+    ensure_eq("its id", all.first().map(|r| r.id), ids.get(1).copied())
 }

@@ -61,6 +61,34 @@ pub enum StoreError {
 
     #[error("the database holds an impossible value: {0}")]
     Corrupt(String),
+
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        what: &'static str,
+        reason: &'static str,
+    },
+
+    #[error("a token named {name} (or with the same secret) already exists")]
+    TokenExists { name: String },
+
+    #[error("no audit key is set: control-plane writes need one (see store::audit_key)")]
+    NoAuditKey,
+
+    #[error("reading or writing the audit key {path}: {source}", path = path.display())]
+    AuditKeyFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the audit key {path} is invalid: {reason}", path = path.display())]
+    InvalidAuditKey { path: PathBuf, reason: &'static str },
+
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+
+    #[error("the store is closed")]
+    Closed,
 }
 
 impl StoreError {
@@ -76,6 +104,13 @@ impl StoreError {
             StoreError::CounterOverflow { .. } => "store.counter_overflow",
             StoreError::Query { .. } => "store.query",
             StoreError::Corrupt(_) => "store.corrupt",
+            StoreError::InvalidInput { .. } => "store.invalid_input",
+            StoreError::TokenExists { .. } => "store.token_exists",
+            StoreError::NoAuditKey => "store.no_audit_key",
+            StoreError::AuditKeyFile { .. } => "store.audit_key_file",
+            StoreError::InvalidAuditKey { .. } => "store.invalid_audit_key",
+            StoreError::Random(_) => "store.random",
+            StoreError::Closed => "store.closed",
         }
     }
 

@@ -14,11 +14,19 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+mod audit;
 pub mod conformance;
+mod control;
 mod error;
 mod memory;
 mod sqlite;
 
+pub use audit::{
+    audit_key, audit_key_path, compute_mac, new_token_secret, token_sha256, AuditEntry, AuditFault,
+    AuditKey, AuditRecord, AuditReport, Checkpoint, Verifier, AUDIT_KEY_FILE, AUDIT_KEY_LEN,
+    GENESIS_MAC,
+};
+pub use control::{AlertStateRecord, Change, ChangeRecord, TokenRecord, TokenRole};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -105,7 +113,110 @@ pub trait Store: Send + Sync {
 
     /// Releases connections and files. Later calls fail; reopening is the way back.
     async fn close(&self) -> Result<(), StoreError>;
+
+    // ---- Control plane. Every write below appends its audit record in the same transaction: both are
+    // stored, or neither is. They fail with `StoreError::NoAuditKey` until a key is set.
+
+    /// Sets the key that MACs new audit records. Until then control-plane writes fail.
+    fn set_audit_key(&self, key: AuditKey);
+
+    /// Appends one audit record on its own (for state changes stored elsewhere). Returns its number.
+    async fn append_audit(&self, audit: &AuditEntry) -> Result<u64, StoreError>;
+
+    /// Stores a new API token (only its SHA-256). Names and hashes are unique, revoked tokens included:
+    /// a duplicate fails with `StoreError::TokenExists` and writes nothing.
+    async fn insert_token(&self, token: &TokenRecord, audit: &AuditEntry)
+        -> Result<(), StoreError>;
+
+    /// The active (not revoked) token with this SHA-256 hex, if any.
+    async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, revoked ones included, sorted by name.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes the active token `name` at `audit.at`. Returns false (and records nothing) when there is
+    /// no such active token.
+    async fn revoke_token(&self, name: &str, audit: &AuditEntry) -> Result<bool, StoreError>;
+
+    /// Records a deployment or other change. Returns its id.
+    async fn record_change(&self, change: &Change, audit: &AuditEntry) -> Result<i64, StoreError>;
+
+    /// Changes with `from <= at < to`, of one service or (None) all, sorted by `at` then id.
+    async fn changes(
+        &self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// Upserts alert states by (slo, tier).
+    async fn save_alert_states(
+        &self,
+        states: &[AlertStateRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Every stored alert state, sorted by (slo, tier).
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError>;
+
+    /// Up to `limit` audit records with `seq >= from_seq`, ascending, exactly as stored.
+    async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The newest audit record's number and MAC ([`Checkpoint::empty`] for an empty log).
+    async fn audit_checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let mut last = Checkpoint::empty();
+        let mut from = 1;
+        loop {
+            let page = self.audit_entries(from, AUDIT_PAGE).await?;
+            let Some(r) = page.last() else {
+                return Ok(last);
+            };
+            last = Checkpoint {
+                seq: r.seq,
+                mac: r.mac.clone(),
+                at: r.at,
+            };
+            from = r.seq.saturating_add(1);
+            if page.len() < AUDIT_PAGE {
+                return Ok(last);
+            }
+        }
+    }
+
+    /// Checks the whole chain with `key`, and against `checkpoint` (an earlier
+    /// [`audit_checkpoint`](Store::audit_checkpoint) kept elsewhere) to detect truncation. Tampering is
+    /// reported in the result, not as an error.
+    async fn verify_audit(
+        &self,
+        key: &AuditKey,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<AuditReport, StoreError> {
+        let mut verifier = Verifier::new(key);
+        let mut from = 1;
+        loop {
+            let page = self.audit_entries(from, AUDIT_PAGE).await?;
+            for r in &page {
+                verifier.push(r);
+                if let Some(cp) = checkpoint {
+                    verifier.check_checkpoint(r, cp);
+                }
+            }
+            match page.last() {
+                Some(r) if page.len() == AUDIT_PAGE && !verifier.failed() => {
+                    from = r.seq.saturating_add(1);
+                }
+                _ => return Ok(verifier.finish(checkpoint)),
+            }
+        }
+    }
 }
+
+/// Records read per page when walking the audit log.
+const AUDIT_PAGE: usize = 1000;
 
 /// A batch after validation: deltas summed per bucket (so no bucket appears twice in one statement, which
 /// PostgreSQL's `ON CONFLICT` forbids), positions deduplicated (last wins). Shared by all backends so they

@@ -5,14 +5,36 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
+use crate::audit::{prepare_audit, PreparedAudit};
+use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
 use crate::{
-    prepare, BucketCount, FilePosition, IngestBatch, Store, StoreError, MAX_COUNT, SCHEMA_VERSION,
+    prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
+    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, GENESIS_MAC,
+    MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Default)]
 struct Inner {
     counters: BTreeMap<String, BTreeMap<i64, (u64, u64)>>,
     positions: BTreeMap<String, FilePosition>,
+    audit_key: Option<AuditKey>,
+    /// By name.
+    tokens: BTreeMap<String, TokenRecord>,
+    audit: Vec<AuditRecord>,
+    changes: Vec<ChangeRecord>,
+    alert_states: BTreeMap<(String, String), AlertStateRecord>,
+}
+
+impl Inner {
+    /// Seals the next audit record without storing it, so the caller can check everything else first.
+    fn next_audit(&self, prepared: &PreparedAudit<'_>) -> Result<AuditRecord, StoreError> {
+        let key = self.audit_key.as_ref().ok_or(StoreError::NoAuditKey)?;
+        let (seq, prev) = match self.audit.last() {
+            Some(r) => (r.seq + 1, r.mac.as_str()),
+            None => (1, GENESIS_MAC),
+        };
+        Ok(prepared.seal(key, seq, prev))
+    }
 }
 
 /// Keeps everything in a `BTreeMap` behind a mutex. Clones share the same data, which stands in for
@@ -25,6 +47,18 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the audit key (see [`Store::set_audit_key`]).
+    pub fn with_audit_key(self, key: AuditKey) -> Self {
+        self.set_audit_key(key);
+        self
+    }
+
+    /// Test hook: direct access to the stored audit records, to simulate tampering.
+    #[doc(hidden)]
+    pub fn tamper_audit_log<T>(&self, f: impl FnOnce(&mut Vec<AuditRecord>) -> T) -> T {
+        f(&mut self.lock().audit)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -120,5 +154,140 @@ impl Store for MemoryStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn set_audit_key(&self, key: AuditKey) {
+        self.lock().audit_key = Some(key);
+    }
+
+    async fn append_audit(&self, audit: &AuditEntry) -> Result<u64, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        let seq = record.seq;
+        inner.audit.push(record);
+        Ok(seq)
+    }
+
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_token(token)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        if inner.tokens.contains_key(&token.name)
+            || inner.tokens.values().any(|t| t.sha256 == token.sha256)
+        {
+            return Err(StoreError::TokenExists {
+                name: token.name.clone(),
+            });
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        let mut stored = token.clone();
+        stored.revoked_at = None;
+        inner.tokens.insert(stored.name.clone(), stored);
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if validate_sha256(sha256).is_err() {
+            return Ok(None);
+        }
+        Ok(self
+            .lock()
+            .tokens
+            .values()
+            .find(|t| t.sha256 == sha256 && t.is_active())
+            .cloned())
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(self.lock().tokens.values().cloned().collect())
+    }
+
+    async fn revoke_token(&self, name: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        if !inner.tokens.get(name).is_some_and(TokenRecord::is_active) {
+            return Ok(false);
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        if let Some(t) = inner.tokens.get_mut(name) {
+            t.revoked_at = Some(audit.at);
+        }
+        Ok(true)
+    }
+
+    async fn record_change(&self, change: &Change, audit: &AuditEntry) -> Result<i64, StoreError> {
+        validate_change(change)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        let id = inner.changes.last().map_or(1, |c| c.id + 1);
+        inner.audit.push(record);
+        inner.changes.push(ChangeRecord {
+            id,
+            change: change.clone(),
+        });
+        Ok(id)
+    }
+
+    async fn changes(
+        &self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut out: Vec<ChangeRecord> = self
+            .lock()
+            .changes
+            .iter()
+            .filter(|c| service.is_none_or(|s| c.change.service == s))
+            .filter(|c| c.change.at >= from && c.change.at < to)
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| (c.change.at, c.id));
+        Ok(out)
+    }
+
+    async fn save_alert_states(
+        &self,
+        states: &[AlertStateRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_alert_states(states)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        for s in states {
+            inner
+                .alert_states
+                .insert((s.slo.clone(), s.tier.clone()), s.clone());
+        }
+        Ok(())
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        Ok(self.lock().alert_states.values().cloned().collect())
+    }
+
+    async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| r.seq >= from_seq)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

@@ -8,7 +8,13 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
-use crate::{prepare, BucketCount, FilePosition, IngestBatch, Store, StoreError};
+use crate::audit::{prepare_audit, PreparedAudit};
+use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
+use crate::{
+    prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
+    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TokenRole,
+    GENESIS_MAC,
+};
 
 /// One schema change, kept as plain SQL in `migrations/sqlite/`. Versions start at 1 and never skip.
 struct Migration {
@@ -17,11 +23,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "counters and file positions",
-    sql: include_str!("../migrations/sqlite/0001_counters_and_positions.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "counters and file positions",
+        sql: include_str!("../migrations/sqlite/0001_counters_and_positions.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "api tokens, audit log, alert states, changes",
+        sql: include_str!("../migrations/sqlite/0002_tokens_audit_alert_states_changes.sql"),
+    },
+];
 
 pub(crate) const LATEST_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
@@ -47,6 +60,8 @@ pub struct SqliteStore {
     /// Upsert statements for 1, 2, 4, ... MAX_ROWS_PER_STATEMENT rows. Any batch is split into these sizes,
     /// so each connection prepares at most a dozen distinct statements and keeps them cached.
     upserts: Vec<(usize, Arc<str>)>,
+    /// MACs new audit records; control-plane writes fail until it is set.
+    audit_key: std::sync::RwLock<Option<AuditKey>>,
 }
 
 impl SqliteStore {
@@ -83,12 +98,47 @@ impl SqliteStore {
             path: path.to_path_buf(),
             write_lock: tokio::sync::Mutex::new(()),
             upserts: upsert_statements(),
+            audit_key: std::sync::RwLock::new(None),
         };
         if let Err(e) = store.migrate().await {
             store.pool.close().await;
             return Err(e);
         }
         Ok(store)
+    }
+
+    /// Sets the audit key (see [`Store::set_audit_key`]).
+    pub fn with_audit_key(self, key: AuditKey) -> Self {
+        self.set_audit_key(key);
+        self
+    }
+
+    fn key(&self) -> Result<AuditKey, StoreError> {
+        self.audit_key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::NoAuditKey)
+    }
+
+    /// Starts a control-plane write: the writer lock and an IMMEDIATE transaction.
+    async fn begin_control(
+        &self,
+        operation: &'static str,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            sqlx::Transaction<'static, sqlx::Sqlite>,
+        ),
+        StoreError,
+    > {
+        let writer = self.write_lock.lock().await;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::query(operation))?;
+        Ok((writer, tx))
     }
 
     /// Where the database lives.
@@ -188,6 +238,60 @@ fn upsert_sql(rows: usize) -> String {
 fn pick_statement(upserts: &[(usize, Arc<str>)], remaining: usize) -> Option<&(usize, Arc<str>)> {
     upserts.iter().rev().find(|(rows, _)| *rows <= remaining)
 }
+
+/// Appends the sealed audit record inside `tx`; returns its number.
+async fn append_in(
+    tx: &mut sqlx::SqliteConnection,
+    key: &AuditKey,
+    prepared: &PreparedAudit<'_>,
+) -> Result<u64, StoreError> {
+    let last = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::query("reading the end of the audit log"))?;
+    let (seq, prev) = match last {
+        Some(row) => {
+            let read = || StoreError::query("reading the end of the audit log");
+            let seq: i64 = row.try_get(0).map_err(read())?;
+            let mac: String = row.try_get(1).map_err(read())?;
+            (to_u64(seq, "an audit sequence number")? + 1, mac)
+        }
+        None => (1, GENESIS_MAC.to_owned()),
+    };
+    let record = prepared.seal(key, seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_mac, mac) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(to_i64(record.seq))
+    .bind(record.at)
+    .bind(&record.actor)
+    .bind(&record.action)
+    .bind(&record.target)
+    .bind(&record.details)
+    .bind(&record.prev_mac)
+    .bind(&record.mac)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::query("appending to the audit log"))?;
+    Ok(seq)
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+    let read = || StoreError::query("reading a token");
+    let role: String = row.try_get("role").map_err(read())?;
+    Ok(TokenRecord {
+        name: row.try_get("name").map_err(read())?,
+        role: role
+            .parse::<TokenRole>()
+            .map_err(|_| StoreError::Corrupt(format!("unknown token role {role:?}")))?,
+        sha256: row.try_get("sha256").map_err(read())?,
+        created_at: row.try_get("created_at").map_err(read())?,
+        revoked_at: row.try_get("revoked_at").map_err(read())?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "name, role, sha256, created_at, revoked_at";
 
 fn to_i64(value: u64) -> i64 {
     // prepare() has already rejected values above MAX_COUNT.
@@ -388,6 +492,253 @@ impl Store for SqliteStore {
         // Waits for queries in flight, then closes every connection (the last one checkpoints the WAL).
         self.pool.close().await;
         Ok(())
+    }
+
+    fn set_audit_key(&self, key: AuditKey) {
+        *self
+            .audit_key
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+
+    async fn append_audit(&self, audit: &AuditEntry) -> Result<u64, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting an audit transaction").await?;
+        let seq = append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing an audit record"))?;
+        Ok(seq)
+    }
+
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_token(token)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a token transaction").await?;
+        let taken: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE name = ? OR sha256 = ?")
+                .bind(&token.name)
+                .bind(&token.sha256)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::query("checking for an existing token"))?;
+        if taken > 0 {
+            return Err(StoreError::TokenExists {
+                name: token.name.clone(),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO api_tokens (name, role, sha256, created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, NULL)",
+        )
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(&token.sha256)
+        .bind(token.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("storing a token"))?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a token"))
+    }
+
+    async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if validate_sha256(sha256).is_err() {
+            return Ok(None);
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL"
+        )))
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("looking up a token"))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY name"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("listing tokens"))?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a token transaction").await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+        )
+        .bind(audit.at)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("revoking a token"))?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // dropping tx rolls back (nothing was written)
+        }
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a token revocation"))?;
+        Ok(true)
+    }
+
+    async fn record_change(&self, change: &Change, audit: &AuditEntry) -> Result<i64, StoreError> {
+        validate_change(change)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a change transaction").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO changes (service, version, at, description, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&change.service)
+        .bind(&change.version)
+        .bind(change.at)
+        .bind(&change.description)
+        .bind(change.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::query("recording a change"))?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a change"))?;
+        Ok(id)
+    }
+
+    async fn changes(
+        &self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, service, version, at, description, created_at FROM changes \
+             WHERE (?1 IS NULL OR service = ?1) AND at >= ?2 AND at < ?3 ORDER BY at, id",
+        )
+        .bind(service)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading changes"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading changes");
+                Ok(ChangeRecord {
+                    id: row.try_get(0).map_err(read())?,
+                    change: Change {
+                        service: row.try_get(1).map_err(read())?,
+                        version: row.try_get(2).map_err(read())?,
+                        at: row.try_get(3).map_err(read())?,
+                        description: row.try_get(4).map_err(read())?,
+                        created_at: row.try_get(5).map_err(read())?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn save_alert_states(
+        &self,
+        states: &[AlertStateRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_alert_states(states)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting an alert state transaction")
+            .await?;
+        for s in states {
+            sqlx::query(
+                "INSERT INTO alert_states (slo, tier, state, since, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (slo, tier) DO UPDATE SET state = excluded.state, \
+                 since = excluded.since, updated_at = excluded.updated_at",
+            )
+            .bind(&s.slo)
+            .bind(&s.tier)
+            .bind(&s.state)
+            .bind(s.since)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("saving an alert state"))?;
+        }
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing alert states"))
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT slo, tier, state, since, updated_at FROM alert_states ORDER BY slo, tier",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading alert states"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading alert states");
+                Ok(AlertStateRecord {
+                    slo: row.try_get(0).map_err(read())?,
+                    tier: row.try_get(1).map_err(read())?,
+                    state: row.try_get(2).map_err(read())?,
+                    since: row.try_get(3).map_err(read())?,
+                    updated_at: row.try_get(4).map_err(read())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, target, details, prev_mac, mac FROM audit_log \
+             WHERE seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(to_i64(from_seq))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the audit log"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading the audit log");
+                let seq: i64 = row.try_get(0).map_err(read())?;
+                Ok(AuditRecord {
+                    seq: to_u64(seq, "an audit sequence number")?,
+                    at: row.try_get(1).map_err(read())?,
+                    actor: row.try_get(2).map_err(read())?,
+                    action: row.try_get(3).map_err(read())?,
+                    target: row.try_get(4).map_err(read())?,
+                    details: row.try_get(5).map_err(read())?,
+                    prev_mac: row.try_get(6).map_err(read())?,
+                    mac: row.try_get(7).map_err(read())?,
+                })
+            })
+            .collect()
     }
 }
 

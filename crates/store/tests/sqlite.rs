@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use store::conformance::{Failure, Fixture};
+use store::conformance::{Failure, Fixture, Tamper};
 use store::{SqliteStore, Store, StoreError, SCHEMA_VERSION};
 
 /// A database file in its own temporary directory; every `open` reopens that same file.
@@ -18,6 +18,59 @@ struct SqliteFixture {
 impl Fixture for SqliteFixture {
     async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
         Ok(Arc::new(SqliteStore::open(&self.path).await?))
+    }
+
+    /// Raw SQL on the file, as someone with access to the data directory could do.
+    async fn tamper_audit(&self, tamper: Tamper) -> Result<(), Failure> {
+        let mut conn = raw_connection(&self.path).await.map_err(Failure::setup)?;
+        let statements: Vec<(String, Vec<i64>, Option<String>)> = match tamper {
+            Tamper::EditDetails { seq, details } => vec![(
+                "UPDATE audit_log SET details = ? WHERE seq = ?".into(),
+                vec![seq as i64],
+                Some(details),
+            )],
+            Tamper::Delete { seq } => vec![(
+                "DELETE FROM audit_log WHERE seq = ?".into(),
+                vec![seq as i64],
+                None,
+            )],
+            Tamper::Swap { a, b } => vec![
+                (
+                    "UPDATE audit_log SET seq = 999999 WHERE seq = ?".into(),
+                    vec![a as i64],
+                    None,
+                ),
+                (
+                    "UPDATE audit_log SET seq = ? WHERE seq = ?".into(),
+                    vec![a as i64, b as i64],
+                    None,
+                ),
+                (
+                    "UPDATE audit_log SET seq = ? WHERE seq = 999999".into(),
+                    vec![b as i64],
+                    None,
+                ),
+            ],
+            Tamper::TruncateFrom { from } => vec![(
+                "DELETE FROM audit_log WHERE seq >= ?".into(),
+                vec![from as i64],
+                None,
+            )],
+        };
+        for (sql, ints, text) in statements {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if let Some(text) = text {
+                query = query.bind(text);
+            }
+            for i in ints {
+                query = query.bind(i);
+            }
+            let done = query.execute(&mut conn).await.map_err(Failure::setup)?;
+            if done.rows_affected() == 0 {
+                return Err(Failure::setup("the tampering statement changed no row"));
+            }
+        }
+        Ok(())
     }
 }
 

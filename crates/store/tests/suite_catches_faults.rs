@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use store::conformance::{self, Failure, Fixture};
-use store::{BucketCount, FilePosition, IngestBatch, Store, StoreError, MAX_COUNT, SCHEMA_VERSION};
+use store::conformance::{self, Failure, Fixture, Tamper};
+use store::{
+    compute_mac, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, AuditReport, BucketCount,
+    Change, ChangeRecord, Checkpoint, FilePosition, IngestBatch, Store, StoreError, TokenRecord,
+    GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -24,6 +28,20 @@ enum Fault {
     OldSchemaVersion,
     SeriesDuplicated,
     StartsWithData,
+    /// Every record's prev_mac is the genesis value: the chain links nothing.
+    UnchainedAudit,
+    /// Control writes are applied even when their audit record cannot be written.
+    AuditAfterWrite,
+    /// Verification trusts the stored MACs instead of recomputing them.
+    TrustStoredMacs,
+    /// Verification ignores the checkpoint.
+    IgnoreCheckpoint,
+    /// Revoked tokens are still found by their hash.
+    RevokedStillValid,
+    /// Token names are not unique.
+    DuplicateTokenNames,
+    /// The changes range includes its end.
+    ChangesInclusiveEnd,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -32,6 +50,42 @@ type Counters = BTreeMap<(String, i64), (u64, u64)>;
 struct Data {
     counters: Counters,
     positions: BTreeMap<String, FilePosition>,
+    key: Option<AuditKey>,
+    tokens: Vec<TokenRecord>,
+    audit: Vec<AuditRecord>,
+    changes: Vec<ChangeRecord>,
+    alert_states: BTreeMap<(String, String), AlertStateRecord>,
+}
+
+impl Data {
+    /// Appends the audit record for `entry`, or fails without writing.
+    fn audit(&mut self, entry: &AuditEntry, fault: Fault) -> Result<u64, StoreError> {
+        let key = self.key.clone().ok_or(StoreError::NoAuditKey)?;
+        if entry.actor.is_empty() || entry.action.is_empty() {
+            return Err(StoreError::InvalidInput {
+                what: "audit entry",
+                reason: "empty",
+            });
+        }
+        let seq = self.audit.last().map_or(1, |r| r.seq + 1);
+        let prev_mac = match self.audit.last() {
+            Some(r) if fault != Fault::UnchainedAudit => r.mac.clone(),
+            _ => GENESIS_MAC.to_owned(),
+        };
+        let mut record = AuditRecord {
+            seq,
+            at: entry.at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            details: entry.details.to_string(),
+            prev_mac,
+            mac: String::new(),
+        };
+        record.mac = compute_mac(&key, &record);
+        self.audit.push(record);
+        Ok(seq)
+    }
 }
 
 struct Naive {
@@ -213,6 +267,186 @@ impl Store for Naive {
     async fn close(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn set_audit_key(&self, key: AuditKey) {
+        self.with(|d| d.key = Some(key));
+    }
+
+    async fn append_audit(&self, audit: &AuditEntry) -> Result<u64, StoreError> {
+        self.with(|d| d.audit(audit, self.fault))
+    }
+
+    async fn insert_token(
+        &self,
+        token: &TokenRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        self.with(|d| {
+            if token.name.is_empty() || token.sha256.len() != 64 {
+                return Err(StoreError::InvalidInput {
+                    what: "token",
+                    reason: "invalid",
+                });
+            }
+            let taken = d.tokens.iter().any(|t| {
+                (t.name == token.name && self.fault != Fault::DuplicateTokenNames)
+                    || t.sha256 == token.sha256
+            });
+            if taken {
+                return Err(StoreError::TokenExists {
+                    name: token.name.clone(),
+                });
+            }
+            if self.fault == Fault::AuditAfterWrite {
+                d.tokens.push(token.clone());
+                d.audit(audit, self.fault)?;
+            } else {
+                d.audit(audit, self.fault)?;
+                d.tokens.push(token.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn token_by_hash(&self, sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.with(|d| {
+            d.tokens
+                .iter()
+                .find(|t| {
+                    t.sha256 == sha256
+                        && (t.revoked_at.is_none() || self.fault == Fault::RevokedStillValid)
+                })
+                .cloned()
+        }))
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut tokens = self.with(|d| d.tokens.clone());
+        tokens.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tokens)
+    }
+
+    async fn revoke_token(&self, name: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        self.with(|d| {
+            let Some(i) = d
+                .tokens
+                .iter()
+                .position(|t| t.name == name && t.revoked_at.is_none())
+            else {
+                return Ok(false);
+            };
+            d.audit(audit, self.fault)?;
+            d.tokens[i].revoked_at = Some(audit.at);
+            Ok(true)
+        })
+    }
+
+    async fn record_change(&self, change: &Change, audit: &AuditEntry) -> Result<i64, StoreError> {
+        self.with(|d| {
+            if change.service.is_empty() {
+                return Err(StoreError::InvalidInput {
+                    what: "change",
+                    reason: "empty service",
+                });
+            }
+            let id = d.changes.len() as i64 + 1;
+            let record = ChangeRecord {
+                id,
+                change: change.clone(),
+            };
+            if self.fault == Fault::AuditAfterWrite {
+                d.changes.push(record);
+                d.audit(audit, self.fault)?;
+            } else {
+                d.audit(audit, self.fault)?;
+                d.changes.push(record);
+            }
+            Ok(id)
+        })
+    }
+
+    async fn changes(
+        &self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let mut out: Vec<ChangeRecord> = self.with(|d| {
+            d.changes
+                .iter()
+                .filter(|c| service.is_none_or(|s| s == c.change.service))
+                .filter(|c| {
+                    c.change.at >= from
+                        && (c.change.at < to
+                            || (self.fault == Fault::ChangesInclusiveEnd && c.change.at == to))
+                })
+                .cloned()
+                .collect()
+        });
+        out.sort_by_key(|c| (c.change.at, c.id));
+        Ok(out)
+    }
+
+    async fn save_alert_states(
+        &self,
+        states: &[AlertStateRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        self.with(|d| {
+            if self.fault != Fault::AuditAfterWrite {
+                d.audit(audit, self.fault)?;
+            }
+            for s in states {
+                d.alert_states
+                    .insert((s.slo.clone(), s.tier.clone()), s.clone());
+            }
+            if self.fault == Fault::AuditAfterWrite {
+                d.audit(audit, self.fault)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
+        Ok(self.with(|d| d.alert_states.values().cloned().collect()))
+    }
+
+    async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self.with(|d| {
+            d.audit
+                .iter()
+                .filter(|r| r.seq >= from_seq)
+                .take(limit)
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn verify_audit(
+        &self,
+        key: &AuditKey,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<AuditReport, StoreError> {
+        let records = self.audit_entries(1, usize::MAX).await?;
+        let mut verifier = store::Verifier::new(key);
+        for r in &records {
+            let mut r = r.clone();
+            if self.fault == Fault::TrustStoredMacs {
+                // Re-sign what is stored: any content passes.
+                r.mac = compute_mac(key, &r);
+            }
+            verifier.push(&r);
+            if let (Some(cp), false) = (checkpoint, self.fault == Fault::IgnoreCheckpoint) {
+                verifier.check_checkpoint(&r, cp);
+            }
+        }
+        let checkpoint = checkpoint.filter(|_| self.fault != Fault::IgnoreCheckpoint);
+        Ok(verifier.finish(checkpoint))
+    }
 }
 
 struct NaiveFixture {
@@ -226,6 +460,29 @@ impl Fixture for NaiveFixture {
             return Ok(Arc::new(Naive::new(Fault::None)));
         }
         Ok(self.store.clone())
+    }
+
+    async fn tamper_audit(&self, tamper: Tamper) -> Result<(), Failure> {
+        self.store.with(|d| match tamper {
+            Tamper::EditDetails { seq, details } => {
+                for r in d.audit.iter_mut().filter(|r| r.seq == seq) {
+                    r.details = details.clone();
+                }
+            }
+            Tamper::Delete { seq } => d.audit.retain(|r| r.seq != seq),
+            Tamper::Swap { a, b } => {
+                for r in d.audit.iter_mut() {
+                    if r.seq == a {
+                        r.seq = b;
+                    } else if r.seq == b {
+                        r.seq = a;
+                    }
+                }
+                d.audit.sort_by_key(|r| r.seq);
+            }
+            Tamper::TruncateFrom { from } => d.audit.retain(|r| r.seq < from),
+        });
+        Ok(())
     }
 }
 
@@ -309,3 +566,39 @@ must_fail!(
 );
 must_fail!(duplicated_series, Fault::SeriesDuplicated, series_listing);
 must_fail!(not_empty_when_new, Fault::StartsWithData, empty_results);
+must_fail!(
+    unchained_audit,
+    Fault::UnchainedAudit,
+    audit_chain_verifies_clean
+);
+must_fail!(
+    audit_after_write,
+    Fault::AuditAfterWrite,
+    control_write_and_audit_are_atomic
+);
+must_fail!(
+    trusts_stored_macs,
+    Fault::TrustStoredMacs,
+    audit_detects_an_edited_record,
+    audit_detects_another_key
+);
+must_fail!(
+    ignores_checkpoint,
+    Fault::IgnoreCheckpoint,
+    audit_detects_truncation_against_a_checkpoint
+);
+must_fail!(
+    revoked_still_valid,
+    Fault::RevokedStillValid,
+    revoked_tokens_do_not_authenticate
+);
+must_fail!(
+    duplicate_token_names,
+    Fault::DuplicateTokenNames,
+    token_names_and_hashes_are_unique
+);
+must_fail!(
+    changes_inclusive_end,
+    Fault::ChangesInclusiveEnd,
+    changes_range_query
+);
