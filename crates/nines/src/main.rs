@@ -7,9 +7,11 @@ mod cmd_alerts;
 mod cmd_backtest;
 mod cmd_check;
 mod cmd_demo;
+mod cmd_gate;
 mod cmd_ingest;
 mod cmd_report;
 mod cmd_rules;
+mod cmd_serve;
 mod demo;
 mod output;
 
@@ -53,6 +55,10 @@ enum Command {
     Rules(cmd_rules::Command),
     /// Write a deterministic example access log with an outage, ingest it and print the report.
     Demo(cmd_demo::Args),
+    /// Run the server: ingestion endpoints, evaluator and HTTP API.
+    Serve(cmd_serve::Args),
+    /// Ask a server whether releases may proceed (exit 0) or the error budget is exhausted (exit 1).
+    Gate(cmd_gate::Args),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -78,6 +84,8 @@ fn main() -> ExitCode {
         Command::Alerts(command) => cmd_alerts::run(command),
         Command::Backtest(args) => cmd_backtest::run(args),
         Command::Rules(command) => cmd_rules::run(command),
+        Command::Serve(args) => cmd_serve::run(args),
+        Command::Gate(args) => cmd_gate::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());

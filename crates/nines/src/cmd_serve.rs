@@ -1,0 +1,294 @@
+//! `nines serve`: the server ([`server::run`]) on a TCP listener until SIGTERM or Ctrl-C.
+//! `--demo` adds example SLOs and built-in traffic, posted over HTTP through the same ingest
+//! path as any client, with an outage every ten minutes so alerts fire and budgets move.
+
+use crate::app;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The demo's SLOs: fed by the events the demo traffic posts.
+pub const DEMO_CONFIG: &str = r#"# nines serve --demo: example SLOs fed by built-in demo traffic.
+apiVersion: nines/v1
+services:
+  - name: checkout
+    slos:
+      - name: availability
+        description: Checkout API requests succeed
+        sli:
+          kind: availability
+          source: events
+          total: { path: "^/api/" }
+          good: { status: "<500" }
+        objective: 99.9
+        window: 30d
+      - name: latency
+        description: Checkout API requests answer within 300 ms
+        sli:
+          kind: latency
+          source: events
+          total: { path: "^/api/" }
+          good: { latency: "<=300ms" }
+        objective: 99
+        window: 30d
+  - name: storefront
+    slos:
+      - name: pages
+        description: Storefront pages are served
+        sli:
+          kind: availability
+          source: events
+          total: { path: "^/(products|$)" }
+          good: { status: "200-399" }
+        objective: 99.5
+        window: 30d
+"#;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Configuration file(s) or directories (reloaded on SIGHUP and POST /-/reload).
+    #[arg(short, long = "config", required_unless_present = "demo")]
+    config: Vec<PathBuf>,
+    /// Directory of the embedded store [default: ./nines-data, or ./nines-demo/serve with --demo].
+    #[arg(long, env = "NINES_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9797")]
+    listen: String,
+    /// Start with example SLOs and built-in demo traffic (with a periodic outage).
+    #[arg(long)]
+    demo: bool,
+    /// Largest JSON request body in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Largest access-log request body in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_log_body_bytes: usize,
+    /// Request timeout, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Evaluator tick, e.g. 30s [default: half the smallest bucket].
+    #[arg(long, value_parser = parse_duration)]
+    eval_interval: Option<Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    slo::parse_duration(text)
+        .map_err(|e| e.to_string())
+        .and_then(|s| u64::try_from(s).map_err(|_| "the duration is negative".to_string()))
+        .map(Duration::from_secs)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.demo {
+            "./nines-demo/serve"
+        } else {
+            "./nines-data"
+        })
+    });
+    let mut config = args.config.clone();
+    if args.demo && config.is_empty() {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let path = data_dir.join("demo.yaml");
+        std::fs::write(&path, DEMO_CONFIG)
+            .with_context(|| format!("writing {}", path.display()))?;
+        config.push(path);
+    }
+    let mut settings = server::Settings::new(
+        server::ConfigSource::Files(config.clone()),
+        data_dir.clone(),
+    );
+    settings.max_json_body = args.max_body_bytes;
+    settings.max_log_body = args.max_log_body_bytes;
+    settings.request_timeout = args.request_timeout;
+    settings.eval_interval = args.eval_interval;
+    settings.reload_on_sighup = true;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "nines serve: listening on http://{addr} (config {}, data {})",
+            config
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            data_dir.display()
+        );
+        let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
+        let demo = args.demo.then(|| {
+            eprintln!(
+                "nines serve: demo traffic on; an outage every 10 minutes (the first in 2 minutes). Try: curl http://{addr}/api/v1/slos"
+            );
+            tokio::spawn(demo_traffic(format!("http://{addr}"), demo_stopped))
+        });
+        let result = server::run(listener, settings, shutdown_signal()).await;
+        let _ = stop_demo.send(true);
+        if let Some(task) = demo {
+            let _ = task.await;
+        }
+        anyhow::Ok(result)
+    })?;
+    match result {
+        Ok(()) => {
+            eprintln!("nines serve: stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(server::Error::Config(diags)) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            Err(anyhow::Error::new(app::InvalidConfig(diags.len())))
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("nines serve: shutting down");
+}
+
+/// The demo outage: every `PERIOD` seconds, `LENGTH` seconds of failing checkout payments,
+/// starting `FIRST` seconds after start.
+const PERIOD: u64 = 600;
+const LENGTH: u64 = 150;
+const FIRST: u64 = 120;
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const ROUTES: [(&str, &str, &str, f64); 5] = [
+    ("checkout", "POST", "/api/pay", 0.2),
+    ("checkout", "GET", "/api/cart", 0.3),
+    ("storefront", "GET", "/", 0.15),
+    ("storefront", "GET", "/products/42", 0.3),
+    ("storefront", "GET", "/static/app.js", 0.05),
+];
+
+/// One second of demo traffic as attribute events.
+fn demo_events(rng: &mut Rng, elapsed: u64, per_second: usize) -> serde_json::Value {
+    let in_outage = elapsed >= FIRST && (elapsed - FIRST) % PERIOD < LENGTH;
+    let time = jiff::Timestamp::now().to_string();
+    let mut events = Vec::with_capacity(per_second);
+    for _ in 0..per_second {
+        let mut pick = rng.unit();
+        let mut route = ROUTES[0];
+        for r in ROUTES {
+            if pick < r.3 {
+                route = r;
+                break;
+            }
+            pick -= r.3;
+        }
+        let (source, method, path, _) = route;
+        let roll = rng.unit();
+        let api = path.starts_with("/api/");
+        let status = if api && in_outage && roll < 0.3 {
+            503
+        } else if roll > 0.9995 {
+            500
+        } else {
+            200
+        };
+        let mut latency = 20.0 + 40.0 * -rng.unit().max(1e-9).ln();
+        if api && in_outage && rng.unit() < 0.25 {
+            latency += 400.0 + 800.0 * rng.unit();
+        }
+        events.push(serde_json::json!({
+            "time": time,
+            "source": source,
+            "attributes": { "method": method, "path": path, "status": status, "latency_ms": latency.round() },
+        }));
+    }
+    serde_json::Value::Array(events)
+}
+
+/// Posts demo traffic to `base` every second until `stop` turns true.
+async fn demo_traffic(base: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/v1/events");
+    let mut rng = Rng(0x6e69_6e65_735f_6465);
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut warned = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let body = demo_events(&mut rng, started.elapsed().as_secs(), 40);
+        match client.post(&url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => warned = false,
+            Ok(r) if !warned => {
+                eprintln!("nines serve: demo traffic answered {}", r.status());
+                warned = true;
+            }
+            Err(e) if !warned => {
+                eprintln!("nines serve: demo traffic failed: {e}");
+                warned = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_is_valid() {
+        assert!(spec::load_str("demo.yaml", DEMO_CONFIG).is_ok());
+    }
+
+    #[test]
+    fn outage_fails_some_payments() {
+        let mut rng = Rng(1);
+        let calm = demo_events(&mut rng, 10, 400).to_string();
+        let outage = demo_events(&mut rng, FIRST + 5, 400).to_string();
+        assert!(!calm.contains("503"));
+        assert!(outage.contains("503"));
+    }
+}
