@@ -392,19 +392,40 @@ pub async fn post_change(
             )
         })?,
     };
-    let stored = state.add_change(Change {
-        id: 0,
-        service: change.service,
-        version: change.version,
-        time: crate::format_time(time),
-        time_unix: time,
-        description: change.description,
-    });
+    let stored = state
+        .add_change(
+            Change {
+                id: 0,
+                service: change.service,
+                version: change.version,
+                time: crate::format_time(time),
+                time_unix: time,
+                description: change.description,
+            },
+            "api",
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())
 }
 
-pub async fn list_changes(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "changes": state.changes() }))
+#[derive(Deserialize)]
+pub struct ChangesQuery {
+    service: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn list_changes(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let to = parse_at(query.to.as_deref(), "to")?.unwrap_or(i64::MAX);
+    let from = parse_at(query.from.as_deref(), "from")?.unwrap_or(i64::MIN);
+    let changes = state
+        .changes(query.service.as_deref().filter(|s| !s.is_empty()), from, to)
+        .await?;
+    Ok(Json(json!({ "changes": changes })))
 }
 
 pub async fn reload(State(state): State<Arc<AppState>>) -> Response {

@@ -121,6 +121,12 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(err: store::StoreError) -> ApiError {
-        ApiError::unavailable("store.unavailable", err.to_string())
+        let status = match err {
+            store::StoreError::InvalidInput { .. }
+            | store::StoreError::InvalidDelta { .. }
+            | store::StoreError::CounterOverflow { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, err.code(), err.to_string())
     }
 }

@@ -103,66 +103,86 @@ pub async fn evaluate_all(state: &AppState) {
             .inc();
         results.push(result);
     }
-    let mut eval = state.eval_write();
-    eval.slos.retain(|key, _| loaded.by_key.contains_key(key));
-    let mut firing = 0i64;
-    for (entry, result) in loaded.slos.iter().zip(results) {
-        let runtime = eval.slos.entry(entry.key.clone()).or_default();
-        runtime.evaluated_at = Some(now);
-        match result.report {
-            Ok(report) => {
-                runtime.report = Some(report);
-                runtime.error = None;
+    let (persist, firing) = {
+        let mut persist: Vec<store::AlertStateRecord> = Vec::new();
+        let mut eval = state.eval_write();
+        eval.slos.retain(|key, _| loaded.by_key.contains_key(key));
+        let mut firing = 0i64;
+        for (entry, result) in loaded.slos.iter().zip(results) {
+            let runtime = eval.slos.entry(entry.key.clone()).or_default();
+            runtime.evaluated_at = Some(now);
+            match result.report {
+                Ok(report) => {
+                    runtime.report = Some(report);
+                    runtime.error = None;
+                }
+                Err(e) => runtime.error = Some(e),
             }
-            Err(e) => runtime.error = Some(e),
-        }
-        // Keep the state machine across reloads while the policy is unchanged.
-        let fingerprint = format!("{:?}", entry.config.alert_policy);
-        match &entry.config.alert_policy {
-            None => runtime.alerts = None,
-            Some(policy) => {
-                if runtime
-                    .alerts
-                    .as_ref()
-                    .is_none_or(|a| a.fingerprint != fingerprint)
-                {
-                    runtime.alerts = Some(AlertRuntime {
-                        policy: policy.clone(),
-                        fingerprint,
-                        machine: AlertStateMachine::new(policy),
-                        conditions: Vec::new(),
-                    });
+            // Keep the state machine across reloads while the policy is unchanged.
+            let fingerprint = format!("{:?}", entry.config.alert_policy);
+            match &entry.config.alert_policy {
+                None => runtime.alerts = None,
+                Some(policy) => {
+                    if runtime
+                        .alerts
+                        .as_ref()
+                        .is_none_or(|a| a.fingerprint != fingerprint)
+                    {
+                        runtime.alerts = Some(AlertRuntime {
+                            policy: policy.clone(),
+                            fingerprint,
+                            machine: AlertStateMachine::new(policy),
+                            conditions: Vec::new(),
+                        });
+                    }
                 }
             }
-        }
-        let mut events = Vec::new();
-        if let Some(alerts) = runtime.alerts.as_mut() {
-            let transitions = alerts.machine.step(now, &result.conditions);
-            alerts.conditions = result.conditions;
-            for t in transitions {
-                events.push(AlertEvent {
-                    slo: entry.key.clone(),
-                    tier: t.tier,
-                    severity: t.severity.as_str(),
-                    from: t.from,
-                    to: t.to,
-                    at: crate::format_time(t.at),
-                    at_unix: t.at,
-                });
+            let mut events = Vec::new();
+            if let Some(alerts) = runtime.alerts.as_mut() {
+                let transitions = alerts.machine.step(now, &result.conditions);
+                alerts.conditions = result.conditions;
+                for t in transitions {
+                    persist.push(store::AlertStateRecord {
+                        slo: entry.key.clone(),
+                        tier: format!("{}:{}", t.tier, t.severity.as_str()),
+                        state: t.to.as_str().to_string(),
+                        since: alerts.machine.since(t.tier).unwrap_or(t.at),
+                        updated_at: now,
+                    });
+                    events.push(AlertEvent {
+                        slo: entry.key.clone(),
+                        tier: t.tier,
+                        severity: t.severity.as_str(),
+                        from: t.from,
+                        to: t.to,
+                        at: crate::format_time(t.at),
+                        at_unix: t.at,
+                    });
+                }
+                firing += (0..alerts.machine.tier_count())
+                    .filter(|&i| alerts.machine.state(i) == Some(AlertState::Firing))
+                    .count() as i64;
             }
-            firing += (0..alerts.machine.tier_count())
-                .filter(|&i| alerts.machine.state(i) == Some(AlertState::Firing))
-                .count() as i64;
-        }
-        for event in events {
-            if eval.history.len() >= HISTORY {
-                eval.history.pop_front();
+            for event in events {
+                if eval.history.len() >= HISTORY {
+                    eval.history.pop_front();
+                }
+                eval.history.push_back(event);
             }
-            eval.history.push_back(event);
         }
+        eval.rounds += 1;
+        (persist, firing)
+    };
+    if !persist.is_empty() && state.persists_control() {
+        let mut audit = store::AuditEntry::new(now, "evaluator", "alert.transition", "alerts");
+        audit.details = serde_json::json!({ "transitions": persist.len() });
+        let saved = state.store.save_alert_states(&persist, &audit).await;
+        state
+            .metrics
+            .alert_state_saves
+            .get_or_create(&crate::metrics::outcome(saved.is_ok()))
+            .inc();
     }
-    eval.rounds += 1;
-    drop(eval);
     state.metrics.alerts_firing.set(firing);
     state
         .metrics

@@ -71,6 +71,10 @@ pub struct Settings {
     /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
     pub reload_on_sighup: bool,
     pub authorizer: Arc<dyn Authorizer>,
+    /// The key of the audit chain. With it, changes and alert states are stored (each write
+    /// audited in the same transaction); without it they are kept in memory only, because the
+    /// store refuses unaudited control-plane writes.
+    pub audit_key: Option<store::AuditKey>,
 }
 
 impl Settings {
@@ -85,6 +89,7 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             reload_on_sighup: false,
             authorizer: Arc::new(AllowAll),
+            audit_key: None,
         }
     }
 }
@@ -109,6 +114,9 @@ pub async fn run(
             (Arc::new(store::SqliteStore::open(&path).await?), true)
         }
     };
+    if let Some(key) = settings.audit_key.clone() {
+        store.set_audit_key(key);
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let committer = commit::Committer::start(store.clone(), metrics.clone());
     let state = Arc::new(AppState::new(

@@ -48,6 +48,7 @@ pub struct Metrics {
     pub config_reloads: Family<OutcomeLabels, Counter>,
     pub config_generation: Gauge,
     pub alerts_firing: Gauge,
+    pub alert_state_saves: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -74,6 +75,12 @@ impl Metrics {
         let config_reloads = Family::<OutcomeLabels, Counter>::default();
         let config_generation = Gauge::default();
         let alerts_firing = Gauge::default();
+        let alert_state_saves = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "alert_state_saves",
+            "Writes of alert state transitions to the store by outcome",
+            alert_state_saves.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
@@ -148,6 +155,7 @@ impl Metrics {
             config_reloads,
             config_generation,
             alerts_firing,
+            alert_state_saves,
         }
     }
 

@@ -134,17 +134,67 @@ impl AppState {
         }
     }
 
-    pub fn add_change(&self, mut change: Change) -> Change {
+    /// Whether control-plane state (changes, alert states) goes to the store.
+    pub fn persists_control(&self) -> bool {
+        self.settings.audit_key.is_some()
+    }
+
+    /// Records a change: in the store (audited) when an audit key is set, else in memory.
+    pub async fn add_change(
+        &self,
+        mut change: Change,
+        actor: &str,
+    ) -> Result<Change, store::StoreError> {
+        if self.persists_control() {
+            let record = store::Change {
+                service: change.service.clone(),
+                version: change.version.clone().unwrap_or_default(),
+                at: change.time_unix,
+                description: change.description.clone().unwrap_or_default(),
+                created_at: crate::now(),
+            };
+            let mut audit =
+                store::AuditEntry::new(crate::now(), actor, "change.record", &change.service);
+            audit.details = serde_json::json!({ "version": change.version, "at": change.time });
+            let id = self.store.record_change(&record, &audit).await?;
+            change.id = u64::try_from(id).unwrap_or(0);
+            return Ok(change);
+        }
         let mut changes = self.changes.write().unwrap_or_else(|e| e.into_inner());
         change.id = changes.len() as u64 + 1;
         changes.push(change.clone());
-        change
+        Ok(change)
     }
 
-    pub fn changes(&self) -> Vec<Change> {
-        self.changes
+    /// Changes with `from <= time < to`, optionally of one service.
+    pub async fn changes(
+        &self,
+        service: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Change>, store::StoreError> {
+        if self.persists_control() {
+            let records = self.store.changes(service, from, to).await?;
+            return Ok(records
+                .into_iter()
+                .map(|r| Change {
+                    id: u64::try_from(r.id).unwrap_or(0),
+                    time: crate::format_time(r.change.at),
+                    time_unix: r.change.at,
+                    version: Some(r.change.version).filter(|v| !v.is_empty()),
+                    description: Some(r.change.description).filter(|d| !d.is_empty()),
+                    service: r.change.service,
+                })
+                .collect());
+        }
+        Ok(self
+            .changes
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .filter(|c| service.is_none_or(|s| c.service == s))
+            .filter(|c| c.time_unix >= from && c.time_unix < to)
+            .cloned()
+            .collect())
     }
 }

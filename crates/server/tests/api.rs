@@ -405,3 +405,56 @@ async fn graceful_shutdown_keeps_acknowledged_counts() -> anyhow::Result<()> {
     s.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn changes_and_alert_states_persist_with_an_audit_key() -> anyhow::Result<()> {
+    let key = store::AuditKey::from_bytes([7u8; store::AUDIT_KEY_LEN]);
+    let k = key.clone();
+    let s = TestServer::start_with(common::CONFIG, move |settings| {
+        settings.audit_key = Some(k);
+    })
+    .await?;
+    let t = now_rfc3339();
+    let (status, change) = s
+        .post_json(
+            "/api/v1/changes",
+            &json!({ "service": "checkout", "version": "v9", "time": t, "description": "canary" }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{change}");
+    let (status, _) = s
+        .post_json(
+            "/api/v1/events",
+            &json!([{ "time": t, "slo": "checkout/availability", "good": 0, "total": 100 }]),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    // Wait for the evaluator to record a transition.
+    for _ in 0..50 {
+        let (_, alerts) = s.get_json("/api/v1/alerts").await?;
+        if alerts["history"].as_array().is_some_and(|h| !h.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let config_path = s.config_path.clone();
+    let dir = s.stop().await?;
+
+    let db = store::SqliteStore::open(&dir.path().join("data").join("nines.db")).await?;
+    let states = store::Store::alert_states(&db).await?;
+    assert!(
+        states.iter().any(|r| r.slo == "checkout/availability"),
+        "{states:?}"
+    );
+    store::Store::close(&db).await?;
+
+    let s = TestServer::start_in(dir, config_path, move |settings| {
+        settings.audit_key = Some(key);
+    })
+    .await?;
+    let (_, changes) = s.get_json("/api/v1/changes?service=checkout").await?;
+    assert_eq!(changes["changes"][0]["version"], "v9", "{changes}");
+    assert_eq!(changes["changes"][0]["description"], "canary");
+    s.stop().await?;
+    Ok(())
+}
