@@ -259,3 +259,43 @@ fn demo_serves_example_slos() -> anyhow::Result<()> {
     assert!(total > 0, "no demo traffic arrived");
     Ok(())
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_keeps_counts() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(&config, CONFIG)?;
+    let data = dir.path().join("data");
+    let (mut child, base) = spawn_server(&config, &data)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        wait_ready(&client, &base).await?;
+        for _ in 0..10 {
+            let body = json!([{ "slo": "checkout/availability", "good": 3, "total": 4 }]);
+            let r = client
+                .post(format!("{base}/api/v1/events"))
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success());
+        }
+        anyhow::Ok(())
+    })?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let exit = child.wait()?;
+    assert!(exit.success(), "exit status {exit:?}");
+
+    let (mut child, base) = spawn_server(&config, &data)?;
+    let got = rt.block_on(async {
+        wait_ready(&client, &base).await?;
+        totals(&client, &base).await
+    })?;
+    child.kill()?;
+    child.wait()?;
+    assert_eq!(got, (30, 40));
+    Ok(())
+}
