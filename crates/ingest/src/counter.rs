@@ -1,7 +1,7 @@
 //! Cumulative counters to per-bucket increases, with Prometheus semantics: a decrease is a
 //! reset (the increase is the new value), the first sample of a series is its baseline,
-//! out-of-order and duplicate samples are ignored, and NaN (including the stale marker) is
-//! ignored. Pure: the caller persists [`TrackerState`] if it wants to survive restarts.
+//! out-of-order and duplicate samples are ignored, and NaN (including the stale marker),
+//! infinities and negative values are ignored. Pure: the caller persists [`TrackerState`] if it wants to survive restarts.
 
 use std::collections::HashMap;
 
@@ -67,6 +67,8 @@ pub enum Skip {
     OutOfOrder,
     /// NaN, the stale marker, or an infinity.
     NotFinite,
+    /// A negative value: counters never go below zero.
+    Negative,
     /// A new series while the tracker is full.
     TooManySeries,
 }
@@ -152,6 +154,9 @@ impl CounterTracker {
         if !value.is_finite() {
             return Err(Skip::NotFinite);
         }
+        if value < 0.0 {
+            return Err(Skip::Negative);
+        }
         let bucket = self.bucket(timestamp_ms);
         let full = self.last.len() >= self.max_series;
         match self.last.get_mut(&key) {
@@ -201,7 +206,7 @@ impl CounterTracker {
     /// Non-finite values and series beyond `max_series` are skipped.
     pub fn import(&mut self, state: &TrackerState) {
         for s in &state.series {
-            if !s.value.is_finite() {
+            if !s.value.is_finite() || s.value < 0.0 {
                 continue;
             }
             let full = self.last.len() >= self.max_series;
@@ -271,6 +276,7 @@ mod tests {
                 (40_000, stale),
                 (45_000, f64::NAN),
                 (50_000, f64::INFINITY),
+                (52_000, -1.0),
                 (55_000, 7.0),
             ],
         );
@@ -283,6 +289,7 @@ mod tests {
                 Err(Skip::NotFinite),
                 Err(Skip::NotFinite),
                 Err(Skip::NotFinite),
+                Err(Skip::Negative),
                 Ok((0, 2.0)),
             ]
         );

@@ -55,6 +55,7 @@ pub struct SeriesStats {
     pub increases: u64,
     pub baselines: u64,
     pub out_of_order: u64,
+    /// NaN, stale markers, infinities and negative values.
     pub not_finite: u64,
     pub too_many_series: u64,
 }
@@ -139,9 +140,10 @@ impl RemoteWriteClassifier {
                     self.tracker.observe(key, sample.timestamp, sample.value)
                 }
                 Temporality::Delta if !sample.value.is_finite() => Err(Skip::NotFinite),
+                Temporality::Delta if sample.value < 0.0 => Err(Skip::Negative),
                 Temporality::Delta => Ok(crate::counter::Increase {
                     bucket: crate::counter::bucket_of(sample.timestamp, bucket_seconds),
-                    value: sample.value.max(0.0),
+                    value: sample.value,
                 }),
             };
             let inc = match inc {
@@ -150,7 +152,7 @@ impl RemoteWriteClassifier {
                     match skip {
                         Skip::Baseline => self.stats.baselines += 1,
                         Skip::OutOfOrder => self.stats.out_of_order += 1,
-                        Skip::NotFinite => self.stats.not_finite += 1,
+                        Skip::NotFinite | Skip::Negative => self.stats.not_finite += 1,
                         Skip::TooManySeries => self.stats.too_many_series += 1,
                     }
                     continue;
@@ -182,8 +184,10 @@ impl RemoteWriteClassifier {
                 .find(|s| s.sli == sli)
                 .is_some_and(|s| matches!(s.good, GoodSeries::Bad(_)));
             let total = a.total.max(0.0);
+            // `total` is never NaN and never negative, so `clamp` cannot panic; `max` turns
+            // `inf - inf` into 0.
             let good = if bad_mode {
-                total - a.bad.clamp(0.0, total)
+                (total - a.bad.clamp(0.0, total)).max(0.0)
             } else {
                 a.good.clamp(0.0, total)
             };
