@@ -299,3 +299,49 @@ fn sigterm_stops_gracefully_and_keeps_counts() -> anyhow::Result<()> {
     assert_eq!(got, (30, 40));
     Ok(())
 }
+
+#[test]
+fn sighup_reloads_through_the_start_up_path() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(&config, CONFIG)?;
+    let (mut child, base) = spawn_server(&config, &dir.path().join("data"))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    let hup = |pid: u32| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+    };
+    let status_of = |path: &str| {
+        rt.block_on(async {
+            let r = client.get(format!("{base}{path}")).send().await?;
+            anyhow::Ok(r.status().as_u16())
+        })
+    };
+    rt.block_on(wait_ready(&client, &base))?;
+    // An invalid config is rejected; the running one stays.
+    std::fs::write(&config, "apiVersion: nines/v1\nservices: 3\n")?;
+    assert!(hup(child.id())?.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(status_of("/api/v1/slos/checkout/availability")?, 200);
+    // A valid one replaces it.
+    std::fs::write(
+        &config,
+        CONFIG.replace("name: availability", "name: success"),
+    )?;
+    assert!(hup(child.id())?.success());
+    let mut swapped = false;
+    for _ in 0..50 {
+        if status_of("/api/v1/slos/checkout/success")? == 200 {
+            swapped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(swapped, "SIGHUP did not reload");
+    assert_eq!(status_of("/api/v1/slos/checkout/availability")?, 404);
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}

@@ -102,7 +102,7 @@ pub async fn list_slos(
     query: Result<Query<AtQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
-    let at = parse_at(query.at.as_deref(), "at")?.unwrap_or_else(crate::now);
+    let at = parse_at(query.at.as_deref(), "at")?.unwrap_or_else(crate::eval_now);
     let loaded = state.config();
     let mut reports = Vec::new();
     for entry in loaded.slos.iter().filter(|e| {
@@ -172,7 +172,7 @@ pub async fn get_slo(
 ) -> Result<Json<Value>, ApiError> {
     let Path((service, name)) = path?;
     let Query(query) = query?;
-    let at = parse_at(query.at.as_deref(), "at")?.unwrap_or_else(crate::now);
+    let at = parse_at(query.at.as_deref(), "at")?.unwrap_or_else(crate::eval_now);
     let loaded = state.config();
     let entry = find(&loaded, &service, &name)?;
     let report = evaluate(&state, entry, at).await?;
@@ -204,7 +204,7 @@ pub async fn history(
     let loaded = state.config();
     let entry = find(&loaded, &service, &name)?;
     let spec = entry.config.spec.clone();
-    let to = parse_at(query.to.as_deref(), "to")?.unwrap_or_else(crate::now);
+    let to = parse_at(query.to.as_deref(), "to")?.unwrap_or_else(crate::eval_now);
     let from = parse_at(query.from.as_deref(), "from")?.unwrap_or(to - 86_400);
     if from > to {
         return Err(ApiError::bad_request(
@@ -331,7 +331,7 @@ pub async fn gate(
     let loaded = state.config();
     let (service, name) = key.split_once('/').unwrap_or((key.as_str(), ""));
     let entry = find(&loaded, service, name)?;
-    let at = crate::now();
+    let at = crate::eval_now();
     let report = evaluate(&state, entry, at).await?;
     let remaining = report.error_budget.remaining;
     let allowed = report.status != slo::Status::Exhausted;

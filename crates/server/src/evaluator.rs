@@ -92,7 +92,7 @@ struct Evaluated {
 pub async fn evaluate_all(state: &AppState) {
     let started = Instant::now();
     let loaded = state.config();
-    let now = crate::now();
+    let now = crate::eval_now();
     let mut results = Vec::with_capacity(loaded.slos.len());
     for entry in &loaded.slos {
         let result = evaluate_one(state, entry, now).await;

@@ -139,8 +139,10 @@ pub async fn run(
             evaluator::run(state, stop).await;
         }
     });
+    // The handler is installed before the first request is served, so a SIGHUP sent once the
+    // server answers never meets the default action (terminate).
     let sighup = if state.settings.reload_on_sighup {
-        Some(tokio::spawn(reload_on_sighup(state.clone(), stop_rx)))
+        hangup_signal().map(|hup| tokio::spawn(reload_on_sighup(state.clone(), hup, stop_rx)))
     } else {
         None
     };
@@ -172,11 +174,26 @@ pub async fn run(
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
+type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn hangup_signal() -> Option<Hangup> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Option<Hangup> {
+    None
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(
+    state: Arc<AppState>,
+    mut hup: Hangup,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             got = hup.recv() => {
@@ -195,11 +212,17 @@ async fn reload_on_sighup(state: Arc<AppState>, mut stop: tokio::sync::watch::Re
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_: Arc<AppState>, _: tokio::sync::watch::Receiver<bool>) {}
+async fn reload_on_sighup(_: Arc<AppState>, _: Hangup, _: tokio::sync::watch::Receiver<bool>) {}
 
 /// Now, unix seconds.
 pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// The default evaluation time: the end of the current second, so events stamped with the
+/// current second (even exactly on a bucket boundary) already count.
+pub fn eval_now() -> i64 {
+    now() + 1
 }
 
 /// RFC 3339 for unix seconds.
