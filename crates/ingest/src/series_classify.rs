@@ -385,4 +385,34 @@ mod tests {
         );
         assert!(c.take().is_empty());
     }
+
+    proptest::proptest! {
+        /// Whatever the samples (resets, disorder, NaN, negatives, huge values), every
+        /// increment has 0 <= good <= total, in both good and bad forms.
+        #[test]
+        fn good_within_total(
+            batches in proptest::collection::vec(
+                proptest::collection::vec((0usize..4, -5i64..300, proptest::num::f64::ANY), 0..40),
+                1..4,
+            )
+        ) {
+            let mut c = classifier();
+            const CODES: [&str; 4] = ["200", "500", "503", "404"];
+            for batch in batches {
+                let req = WriteRequest {
+                    timeseries: batch
+                        .iter()
+                        .map(|&(code, t, v)| series(CODES[code], &[(t, v)]))
+                        .collect(),
+                };
+                for inc in c.classify(&req) {
+                    proptest::prop_assert!(inc.good >= 0.0 && inc.good <= inc.total, "{:?}", inc);
+                }
+            }
+            let state = c.tracker().export();
+            let mut t = CounterTracker::new(60, FirstSample::Baseline, 1000);
+            t.import(&state);
+            proptest::prop_assert_eq!(t.export(), state);
+        }
+    }
 }
