@@ -182,6 +182,14 @@ async fn shutdown_signal() {
 const PERIOD: u64 = 600;
 const LENGTH: u64 = 150;
 const FIRST: u64 = 120;
+/// Share of checkout API requests failing during an outage: enough to burn the budget at ~20×
+/// over an hour (the fast page fires), ~12% of a week's budget per outage.
+const OUTAGE_ERRORS: f64 = 0.5;
+/// Days of healthy history the demo backfills on first start, so one outage moves the budget
+/// by a visible step instead of exhausting it at once.
+const BACKFILL_DAYS: i64 = 7;
+/// Live events per second the demo posts.
+const PER_SECOND: usize = 40;
 
 /// splitmix64.
 struct Rng(u64);
@@ -222,9 +230,9 @@ fn demo_events(rng: &mut Rng, elapsed: u64, per_second: usize) -> serde_json::Va
         let (source, method, path, _) = route;
         let roll = rng.unit();
         let api = path.starts_with("/api/");
-        let status = if api && in_outage && roll < 0.3 {
+        let status = if api && in_outage && roll < OUTAGE_ERRORS {
             503
-        } else if roll > 0.9995 {
+        } else if roll > 0.99995 {
             500
         } else {
             200
@@ -242,11 +250,63 @@ fn demo_events(rng: &mut Rng, elapsed: u64, per_second: usize) -> serde_json::Va
     serde_json::Value::Array(events)
 }
 
+/// On a fresh store, posts `BACKFILL_DAYS` of healthy per-minute increments (pre-aggregated
+/// events) through the same API, at the live rate.
+async fn backfill(client: &reqwest::Client, base: &str, rng: &mut Rng) -> anyhow::Result<()> {
+    let doc: serde_json::Value = client
+        .get(format!("{base}/api/v1/slos/checkout/availability"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if doc["total"].as_u64() != Some(0) {
+        return Ok(()); // not the demo config, or history is already there
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let end = now - now.rem_euclid(60);
+    let per_minute = PER_SECOND as f64 * 60.0;
+    let api = (per_minute * 0.5) as u64;
+    let pages = (per_minute * 0.45) as u64;
+    let mut batch = Vec::new();
+    let mut minute = end - BACKFILL_DAYS * 86_400;
+    while minute < end {
+        let bad = |rng: &mut Rng, p: f64| u64::from(rng.unit() < p);
+        for (slo, total, p) in [
+            ("checkout/availability", api, 0.1),
+            ("checkout/latency", api, 0.9),
+            ("storefront/pages", pages, 0.4),
+        ] {
+            batch.push(serde_json::json!({
+                "time": minute, "slo": slo, "good": total - bad(rng, p), "total": total,
+            }));
+        }
+        minute += 60;
+        if batch.len() >= 3000 || minute >= end {
+            let body = serde_json::Value::Array(std::mem::take(&mut batch));
+            let r = client
+                .post(format!("{base}/api/v1/events"))
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                r.status().is_success(),
+                "the server answered {}",
+                r.status()
+            );
+        }
+    }
+    eprintln!("nines serve: demo backfilled {BACKFILL_DAYS} days of healthy traffic");
+    Ok(())
+}
+
 /// Posts demo traffic to `base` every second until `stop` turns true.
 async fn demo_traffic(base: String, mut stop: tokio::sync::watch::Receiver<bool>) {
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/events");
     let mut rng = Rng(0x6e69_6e65_735f_6465);
+    if let Err(e) = backfill(&client, &base, &mut rng).await {
+        eprintln!("nines serve: demo backfill skipped: {e}");
+    }
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut warned = false;
@@ -258,7 +318,7 @@ async fn demo_traffic(base: String, mut stop: tokio::sync::watch::Receiver<bool>
         if *stop.borrow() {
             return;
         }
-        let body = demo_events(&mut rng, started.elapsed().as_secs(), 40);
+        let body = demo_events(&mut rng, started.elapsed().as_secs(), PER_SECOND);
         match client.post(&url).json(&body).send().await {
             Ok(r) if r.status().is_success() => warned = false,
             Ok(r) if !warned => {
