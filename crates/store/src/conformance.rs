@@ -125,6 +125,7 @@ macro_rules! conformance_tests {
             control_write_and_audit_are_atomic,
             alert_states_round_trip,
             changes_range_query,
+            concurrent_audit_appends_chain,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -1293,4 +1294,28 @@ pub async fn changes_range_query(fx: &dyn Fixture) -> Result<(), Failure> {
         Some(change("api", "a1", 150)),
     )?;
     ensure_eq("its id", all.first().map(|r| r.id), ids.get(1).copied())
+}
+
+/// Appends from many tasks at once still form one gapless chain that verifies.
+pub async fn concurrent_audit_appends_chain(fx: &dyn Fixture) -> Result<(), Failure> {
+    const TASKS: i64 = 8;
+    const EACH: i64 = 10;
+    let s = open_keyed(fx).await?;
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let s = Arc::clone(&s);
+        handles.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                s.append_audit(&entry(t * 100 + i, "note", "concurrent"))
+                    .await?;
+            }
+            Ok::<(), StoreError>(())
+        }));
+    }
+    for h in handles {
+        h.await.map_err(Failure::setup)??;
+    }
+    let report = s.verify_audit(&key(), None).await?;
+    ensure_eq("first bad record", report.first_bad, None)?;
+    ensure_eq("records", report.records, (TASKS * EACH) as u64)
 }

@@ -216,3 +216,46 @@ async fn an_overflowing_sum_fails_with_a_message_that_says_so() -> TestResult {
     store.close().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_keeps_its_data() -> TestResult {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        sqlx::raw_sql(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, \
+             applied_at INTEGER NOT NULL) STRICT",
+        )
+        .execute(&mut conn)
+        .await?;
+        sqlx::raw_sql(include_str!(
+            "../migrations/sqlite/0001_counters_and_positions.sql"
+        ))
+        .execute(&mut conn)
+        .await?;
+        sqlx::raw_sql(
+            "INSERT INTO schema_migrations VALUES (1, 'counters and file positions', 0); \
+             INSERT INTO series (id, name) VALUES (1, 'old/avail'); \
+             INSERT INTO counters VALUES (1, 60, 1, 2);",
+        )
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+    }
+    let store = SqliteStore::open(&path)
+        .await?
+        .with_audit_key(store::AuditKey::from_bytes([3; 32]));
+    assert_eq!(store.schema_version().await?, SCHEMA_VERSION);
+    assert_eq!(store.counts("old/avail", 0, 120).await?.len(), 1);
+    store
+        .append_audit(&store::AuditEntry::new(1, "cli", "note", ""))
+        .await?;
+    assert_eq!(store.audit_checkpoint().await?.seq, 1);
+    store.close().await?;
+    Ok(())
+}
