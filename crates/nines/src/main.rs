@@ -4,6 +4,7 @@
 mod app;
 mod chart;
 mod cmd_alerts;
+mod cmd_audit;
 mod cmd_backtest;
 mod cmd_check;
 mod cmd_demo;
@@ -12,6 +13,7 @@ mod cmd_ingest;
 mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
+mod cmd_token;
 mod demo;
 mod output;
 
@@ -59,6 +61,12 @@ enum Command {
     Serve(cmd_serve::Args),
     /// Ask a server whether releases may proceed (exit 0) or the error budget is exhausted (exit 1).
     Gate(cmd_gate::Args),
+    /// Create, list and revoke API tokens (only their SHA-256 is stored).
+    #[command(subcommand)]
+    Token(cmd_token::Command),
+    /// Verify or export the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(cmd_audit::Command),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -86,6 +94,8 @@ fn main() -> ExitCode {
         Command::Rules(command) => cmd_rules::run(command),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Gate(args) => cmd_gate::run(args),
+        Command::Token(command) => cmd_token::run(command),
+        Command::Audit(command) => cmd_audit::run(command),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());

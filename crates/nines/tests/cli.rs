@@ -644,3 +644,80 @@ fn prometheus_rules_pass_promtool() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn tokens_are_shown_once_and_every_change_is_audited() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        nines()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let created = run(&["token", "create", "--role", "ingest", "--name", "shipper"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let secret = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert!(
+        secret.starts_with("nines_") && secret.len() > 40,
+        "{secret}"
+    );
+
+    let listed = run(&["token", "list", "-o", "json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("shipper") && listed.contains("ingest"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "the secret is never shown again");
+
+    assert_eq!(
+        run(&["token", "create", "--role", "wizard", "--name", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert!(run(&["token", "revoke", "--name", "shipper"])
+        .status
+        .success());
+    assert_eq!(
+        run(&["token", "revoke", "--name", "nobody"]).status.code(),
+        Some(1)
+    );
+
+    let checkpoint = dir.path().join("checkpoint.json");
+    let export = nines()
+        .args(["audit", "export", "-o"])
+        .arg(&checkpoint)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc["seq"], 2, "create and revoke were audited: {doc}");
+    let verify = nines()
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
