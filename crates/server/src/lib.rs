@@ -4,6 +4,25 @@
 //! Start-up and reload share [`loaded::load`]; an invalid new config is rejected with its
 //! diagnostics and the old one keeps running. Every write is acknowledged only after its
 //! increments are committed (see [`commit`]).
+//!
+//! Routes (JSON; errors are `{"error": {"code", "message", "details"?}}` with a stable code):
+//!
+//! | route | scope | |
+//! |---|---|---|
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open | liveness, readiness (store reachable, first evaluation done), OpenMetrics text |
+//! | `GET /api/v1/slos[?at&service]` | read | the `nines report -o json` document |
+//! | `GET /api/v1/slos/{service}/{slo}[?at]` | read | one report plus its alert tiers |
+//! | `GET /api/v1/slos/{service}/{slo}/history?from&to&step` | read | SLI, budget remaining, burn rates as series |
+//! | `GET /api/v1/alerts` | read | active tiers and transition history |
+//! | `GET /api/v1/gate?slo=service/slo` | read | `allowed: false` when the budget is exhausted |
+//! | `GET /api/v1/changes[?service&from&to]`, `POST /api/v1/changes` | read / write | deployments and other changes |
+//! | `POST /api/v1/events` | write | attribute events and pre-aggregated increments |
+//! | `POST /api/v1/logs?format=combined\|json&service=NAME` | write | raw access-log lines |
+//! | `POST /-/reload` | admin | reload; 422 `config.invalid` with diagnostics keeps the old config |
+//!
+//! Hooks for what other parts add: [`Authorizer`] (called with each route's [`Scope`]),
+//! [`Settings::audit_key`] (control-plane writes go to the store, audited), and
+//! [`Settings::store`] (another backend).
 
 #![forbid(unsafe_code)]
 
