@@ -345,3 +345,20 @@ fn sighup_reloads_through_the_start_up_path() -> anyhow::Result<()> {
     child.wait()?;
     Ok(())
 }
+
+#[test]
+fn serve_refuses_an_invalid_config_with_its_errors() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "apiVersion: nines/v1\nservices: 3\n")?;
+    Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("bad.yaml:2"));
+    Ok(())
+}
