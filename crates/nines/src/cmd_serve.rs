@@ -7,6 +7,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use store::Store;
 
 /// The demo's SLOs: fed by the events the demo traffic posts.
 pub const DEMO_CONFIG: &str = r#"# nines serve --demo: example SLOs fed by built-in demo traffic.
@@ -71,6 +72,8 @@ pub struct Args {
     /// Evaluator tick, e.g. 30s [default: half the smallest bucket].
     #[arg(long, value_parser = parse_duration)]
     eval_interval: Option<Duration>,
+    #[command(flatten)]
+    audit: crate::cmd_token::AuditKeyArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -106,6 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     settings.request_timeout = args.request_timeout;
     settings.eval_interval = args.eval_interval;
     settings.reload_on_sighup = true;
+    // Changes and alert states are stored, audited, with the same key `nines token` uses.
+    let audit_key = args.audit.load(&data_dir)?;
+    settings.audit_key = Some(audit_key.clone());
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -126,16 +132,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             data_dir.display()
         );
         let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
-        let demo = args.demo.then(|| {
+        // The demo posts its traffic like any client: with an ingest token of its own,
+        // created now and revoked on the way out.
+        let demo_token = if args.demo {
+            Some(DemoToken::create(&data_dir, &audit_key).await?)
+        } else {
+            None
+        };
+        let demo = demo_token.as_ref().map(|token| {
             eprintln!(
                 "nines serve: demo traffic on; an outage every 10 minutes (the first in 2 minutes). Try: curl http://{addr}/api/v1/slos"
             );
-            tokio::spawn(demo_traffic(format!("http://{addr}"), demo_stopped))
+            tokio::spawn(demo_traffic(
+                format!("http://{addr}"),
+                token.secret.clone(),
+                demo_stopped,
+            ))
         });
         let result = server::run(listener, settings, shutdown_signal()).await;
         let _ = stop_demo.send(true);
         if let Some(task) = demo {
             let _ = task.await;
+        }
+        if let Some(token) = demo_token {
+            if let Err(e) = token.revoke(&data_dir, &audit_key).await {
+                eprintln!("nines serve: revoking the demo token failed: {e:#}");
+            }
         }
         anyhow::Ok(result)
     })?;
@@ -152,6 +174,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(anyhow::Error::new(e)),
     }
+}
+
+/// The demo traffic's own ingest token.
+struct DemoToken {
+    name: String,
+    secret: String,
+}
+
+impl DemoToken {
+    async fn create(
+        data_dir: &std::path::Path,
+        key: &store::AuditKey,
+    ) -> anyhow::Result<DemoToken> {
+        let store = open_keyed(data_dir, key).await?;
+        let secret = store::new_token_secret()?;
+        let sha256 = store::token_sha256(&secret);
+        let now = jiff::Timestamp::now().as_second();
+        let name = format!("demo-traffic-{now}-{}", &sha256[..8]);
+        let record = store::TokenRecord {
+            name: name.clone(),
+            role: store::TokenRole::Ingest,
+            sha256,
+            created_at: now,
+            revoked_at: None,
+        };
+        let audit = store::AuditEntry::new(now, "serve", "token.create", &name)
+            .with_details(serde_json::json!({ "role": "ingest", "purpose": "demo traffic" }));
+        let result = store.insert_token(&record, &audit).await;
+        store.close().await?;
+        result.context("creating the demo traffic's token")?;
+        Ok(DemoToken { name, secret })
+    }
+
+    async fn revoke(self, data_dir: &std::path::Path, key: &store::AuditKey) -> anyhow::Result<()> {
+        let store = open_keyed(data_dir, key).await?;
+        let now = jiff::Timestamp::now().as_second();
+        let audit = store::AuditEntry::new(now, "serve", "token.revoke", &self.name);
+        let result = store.revoke_token(&self.name, &audit).await;
+        store.close().await?;
+        result?;
+        Ok(())
+    }
+}
+
+async fn open_keyed(
+    data_dir: &std::path::Path,
+    key: &store::AuditKey,
+) -> anyhow::Result<store::SqliteStore> {
+    let path = data_dir.join("nines.db");
+    let store = store::SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    store.set_audit_key(key.clone());
+    Ok(store)
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).
@@ -252,9 +328,15 @@ fn demo_events(rng: &mut Rng, elapsed: u64, per_second: usize) -> serde_json::Va
 
 /// On a fresh store, posts `BACKFILL_DAYS` of healthy per-minute increments (pre-aggregated
 /// events) through the same API, at the live rate.
-async fn backfill(client: &reqwest::Client, base: &str, rng: &mut Rng) -> anyhow::Result<()> {
+async fn backfill(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    rng: &mut Rng,
+) -> anyhow::Result<()> {
     let doc: serde_json::Value = client
         .get(format!("{base}/api/v1/slos/checkout/availability"))
+        .bearer_auth(token)
         .send()
         .await?
         .json()
@@ -285,6 +367,7 @@ async fn backfill(client: &reqwest::Client, base: &str, rng: &mut Rng) -> anyhow
             let body = serde_json::Value::Array(std::mem::take(&mut batch));
             let r = client
                 .post(format!("{base}/api/v1/events"))
+                .bearer_auth(token)
                 .json(&body)
                 .send()
                 .await?;
@@ -300,11 +383,11 @@ async fn backfill(client: &reqwest::Client, base: &str, rng: &mut Rng) -> anyhow
 }
 
 /// Posts demo traffic to `base` every second until `stop` turns true.
-async fn demo_traffic(base: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch::Receiver<bool>) {
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/events");
     let mut rng = Rng(0x6e69_6e65_735f_6465);
-    if let Err(e) = backfill(&client, &base, &mut rng).await {
+    if let Err(e) = backfill(&client, &base, &token, &mut rng).await {
         eprintln!("nines serve: demo backfill skipped: {e}");
     }
     let started = std::time::Instant::now();
@@ -319,7 +402,13 @@ async fn demo_traffic(base: String, mut stop: tokio::sync::watch::Receiver<bool>
             return;
         }
         let body = demo_events(&mut rng, started.elapsed().as_secs(), PER_SECOND);
-        match client.post(&url).json(&body).send().await {
+        match client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => warned = false,
             Ok(r) if !warned => {
                 eprintln!("nines serve: demo traffic answered {}", r.status());

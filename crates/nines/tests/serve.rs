@@ -58,6 +58,39 @@ fn spawn_server(config: &Path, data: &Path) -> anyhow::Result<(Child, String)> {
     Ok((child, base))
 }
 
+/// Creates a token with `nines token create` in `data`; returns its secret.
+fn create_token(data: &Path, role: &str, name: &str) -> anyhow::Result<String> {
+    let out = std::process::Command::new(bin())
+        .args([
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--data-dir",
+        ])
+        .arg(data)
+        .env_remove("NINES_DATA_DIR")
+        .env_remove("NINES_AUDIT_KEY_FILE")
+        .output()?;
+    anyhow::ensure!(out.status.success(), "nines token create failed");
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// A client sending a fresh admin token of the store in `data`.
+fn admin_client(data: &Path) -> anyhow::Result<reqwest::Client> {
+    let secret = create_token(data, "admin", "test-client")?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {secret}").parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
+}
+
 async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
@@ -89,8 +122,8 @@ async fn kill_9_loses_no_acknowledged_increment() -> anyhow::Result<()> {
     let config = dir.path().join("nines.yaml");
     std::fs::write(&config, CONFIG)?;
     let data = dir.path().join("data");
+    let client = admin_client(&data)?;
     let (mut child, base) = spawn_server(&config, &data)?;
-    let client = reqwest::Client::new();
     wait_ready(&client, &base).await?;
 
     // Eight writers post batches as fast as they are acknowledged; the server is killed while
@@ -177,9 +210,9 @@ fn gate_exit_codes_follow_the_budget() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("nines.yaml");
     std::fs::write(&config, CONFIG)?;
+    let client = admin_client(&dir.path().join("data"))?;
     let (mut child, base) = spawn_server(&config, &dir.path().join("data"))?;
     let rt = tokio::runtime::Runtime::new()?;
-    let client = reqwest::Client::new();
     rt.block_on(wait_ready(&client, &base))?;
 
     let gate = |slo: &str| {
@@ -266,9 +299,9 @@ fn sigterm_stops_gracefully_and_keeps_counts() -> anyhow::Result<()> {
     let config = dir.path().join("nines.yaml");
     std::fs::write(&config, CONFIG)?;
     let data = dir.path().join("data");
+    let client = admin_client(&data)?;
     let (mut child, base) = spawn_server(&config, &data)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let client = reqwest::Client::new();
     rt.block_on(async {
         wait_ready(&client, &base).await?;
         for _ in 0..10 {
@@ -360,5 +393,66 @@ fn serve_refuses_an_invalid_config_with_its_errors() -> anyhow::Result<()> {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("bad.yaml:2"));
+    Ok(())
+}
+
+#[test]
+fn serve_refuses_anonymous_writes_and_says_when_reads_are_open() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(&config, CONFIG)?;
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("NINES_DATA_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut base = String::new();
+    let mut announced = false;
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            base = rest.split_whitespace().next().unwrap_or("").to_string();
+        }
+        if line.contains("anonymous read access is enabled because the server listens on loopback")
+        {
+            announced = true;
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let rt = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    let (read, write) = rt.block_on(async {
+        wait_ready(&client, &base).await?;
+        let read = client
+            .get(format!("{base}/api/v1/slos"))
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        let write = client
+            .post(format!("{base}/api/v1/events"))
+            .json(&json!([{ "slo": "checkout/availability", "good": 1, "total": 1 }]))
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        anyhow::Ok((read, write))
+    })?;
+    child.kill()?;
+    child.wait()?;
+    assert!(announced, "no start-up line about anonymous reads");
+    assert_eq!(read, 200);
+    assert_eq!(write, 401);
     Ok(())
 }

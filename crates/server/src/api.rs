@@ -370,6 +370,7 @@ struct ChangeIn {
 
 pub async fn post_change(
     State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -402,7 +403,7 @@ pub async fn post_change(
                 time_unix: time,
                 description: change.description,
             },
-            "api",
+            principal.as_ref().map_or("api", |p| p.0.name.as_str()),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(stored)).into_response())

@@ -24,14 +24,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/gate", get(api::gate))
         .route("/api/v1/changes", get(api::list_changes))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    let write = Router::new()
+    let ingest = Router::new()
         .route(
             "/api/v1/events",
             post(ingest_api::post_events).layer(json_limit),
         )
         .route("/api/v1/logs", post(ingest_api::post_logs).layer(log_limit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_ingest,
+        ));
+    let respond = Router::new()
         .route("/api/v1/changes", post(api::post_change).layer(json_limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_write));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_respond,
+        ));
     let admin = Router::new()
         .route("/-/reload", post(api::reload))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
@@ -42,7 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
     Router::new()
         .merge(read)
-        .merge(write)
+        .merge(ingest)
+        .merge(respond)
         .merge(admin)
         .merge(open)
         .fallback(not_found)
@@ -106,14 +115,33 @@ async fn timeout(State(state): State<Arc<AppState>>, request: Request, next: Nex
     }
 }
 
-async fn authorize(state: &AppState, scope: Scope, request: Request, next: Next) -> Response {
-    match state
+async fn authorize(state: &AppState, scope: Scope, mut request: Request, next: Next) -> Response {
+    let verdict = state
         .settings
         .authorizer
-        .authorize(scope, request.headers())
-    {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+        .authorize(
+            scope,
+            request.headers(),
+            state.store.as_ref(),
+            state.anonymous_read,
+        )
+        .await;
+    match verdict {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => {
+            let challenge = e.status == StatusCode::UNAUTHORIZED;
+            let mut response = e.into_response();
+            if challenge {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            response
+        }
     }
 }
 
@@ -125,12 +153,20 @@ async fn require_read(
     authorize(&state, Scope::Read, request, next).await
 }
 
-async fn require_write(
+async fn require_ingest(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    authorize(&state, Scope::Write, request, next).await
+    authorize(&state, Scope::Ingest, request, next).await
+}
+
+async fn require_respond(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    authorize(&state, Scope::Respond, request, next).await
 }
 
 async fn require_admin(

@@ -9,16 +9,23 @@
 //!
 //! | route | scope | |
 //! |---|---|---|
-//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open | liveness, readiness (store reachable, first evaluation done), OpenMetrics text |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open (no token, for probes and scrapers) | liveness, readiness (store reachable, first evaluation done), OpenMetrics text |
 //! | `GET /api/v1/slos[?at&service]` | read | the `nines report -o json` document |
 //! | `GET /api/v1/slos/{service}/{slo}[?at]` | read | one report plus its alert tiers |
 //! | `GET /api/v1/slos/{service}/{slo}/history?from&to&step` | read | SLI, budget remaining, burn rates as series |
 //! | `GET /api/v1/alerts` | read | active tiers and transition history |
 //! | `GET /api/v1/gate?slo=service/slo` | read | `allowed: false` when the budget is exhausted |
-//! | `GET /api/v1/changes[?service&from&to]`, `POST /api/v1/changes` | read / write | deployments and other changes |
-//! | `POST /api/v1/events` | write | attribute events and pre-aggregated increments |
-//! | `POST /api/v1/logs?format=combined\|json&service=NAME` | write | raw access-log lines |
+//! | `GET /api/v1/changes[?service&from&to]`, `POST /api/v1/changes` | read / respond | deployments and other changes |
+//! | `POST /api/v1/events` | ingest | attribute events and pre-aggregated increments |
+//! | `POST /api/v1/logs?format=combined\|json&service=NAME` | ingest | raw access-log lines |
 //! | `POST /-/reload` | admin | reload; 422 `config.invalid` with diagnostics keeps the old config |
+//!
+//! Authentication ([`auth`]): `Authorization: Bearer <token>`, checked against the store's
+//! active tokens on every request. Roles: `ingest` (ingest scope), `viewer` (read),
+//! `responder` (read + respond), `admin` (everything). 401 `auth.missing_token` /
+//! `auth.invalid_token` with `WWW-Authenticate: Bearer`, 403 `auth.forbidden`. Requests
+//! without a token may read only when the listener is on loopback (logged at start-up);
+//! they may never write.
 //!
 //! Hooks for what other parts add: [`Authorizer`] (called with each route's [`Scope`]),
 //! [`Settings::audit_key`] (control-plane writes go to the store, audited), and
@@ -27,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod auth;
 pub mod commit;
 mod error;
 pub mod evaluator;
@@ -45,29 +53,47 @@ pub use error::{ApiError, Error};
 pub use loaded::ConfigSource;
 pub use state::AppState;
 
-/// What an admin or writer route needs; the auth layer decides per request.
+/// What a route needs; the authorizer decides per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Reading SLOs, alerts, the gate.
+    /// Reading SLOs, alerts, the gate, changes.
     Read,
-    /// Ingestion and changes.
-    Write,
+    /// Telemetry ingestion (events, logs, later OTLP).
+    Ingest,
+    /// Responder writes: changes (later alert actions, silences, incidents).
+    Respond,
     /// Reload and other operations on the server itself.
     Admin,
 }
 
 /// The hook the auth layer plugs into: called before every route with the route's scope.
+/// `anonymous_read` is true when the listener is on loopback.
 pub trait Authorizer: Send + Sync {
-    fn authorize(&self, scope: Scope, headers: &axum::http::HeaderMap) -> Result<(), ApiError>;
+    fn authorize<'a>(
+        &'a self,
+        scope: Scope,
+        headers: &'a axum::http::HeaderMap,
+        store: &'a dyn store::Store,
+        anonymous_read: bool,
+    ) -> AuthFuture<'a>;
 }
 
-/// Lets every request through: the behaviour until an auth layer is configured. Bind to
-/// loopback (the default) while it is in place.
+/// What [`Authorizer::authorize`] returns.
+pub type AuthFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<auth::Principal, ApiError>> + Send + 'a>>;
+
+/// Lets every request through. For embedding in tests only: never the default.
 pub struct AllowAll;
 
 impl Authorizer for AllowAll {
-    fn authorize(&self, _: Scope, _: &axum::http::HeaderMap) -> Result<(), ApiError> {
-        Ok(())
+    fn authorize<'a>(
+        &'a self,
+        _: Scope,
+        _: &'a axum::http::HeaderMap,
+        _: &'a dyn store::Store,
+        _: bool,
+    ) -> AuthFuture<'a> {
+        Box::pin(async { Ok(auth::Principal::anonymous()) })
     }
 }
 
@@ -89,6 +115,7 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
     pub reload_on_sighup: bool,
+    /// Checks every request but the open ones (default: [`auth::StoreTokens`]).
     pub authorizer: Arc<dyn Authorizer>,
     /// The key of the audit chain. With it, changes and alert states are stored (each write
     /// audited in the same transaction); without it they are kept in memory only, because the
@@ -107,7 +134,7 @@ impl Settings {
             max_log_body: 16 << 20,
             request_timeout: Duration::from_secs(30),
             reload_on_sighup: false,
-            authorizer: Arc::new(AllowAll),
+            authorizer: Arc::new(auth::StoreTokens),
             audit_key: None,
         }
     }
@@ -136,6 +163,19 @@ pub async fn run(
     if let Some(key) = settings.audit_key.clone() {
         store.set_audit_key(key);
     }
+    // Anonymous reads only when nobody but this host can connect; never anonymous writes.
+    let anonymous_read = listener
+        .local_addr()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false);
+    if anonymous_read {
+        eprintln!(
+            "nines serve: anonymous read access is enabled because the server listens on loopback; \
+             writes need a token"
+        );
+    } else {
+        eprintln!("nines serve: every API request needs a token (Authorization: Bearer)");
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let committer = commit::Committer::start(store.clone(), metrics.clone());
     let state = Arc::new(AppState::new(
@@ -144,6 +184,7 @@ pub async fn run(
         loaded,
         committer,
         metrics,
+        anonymous_read,
     ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -38,6 +38,8 @@ pub struct AppState {
     changes: RwLock<Vec<Change>>,
     /// False until the first evaluation round and again once shutting down.
     ready: AtomicBool,
+    /// Requests without a token may read (the listener is on loopback).
+    pub anonymous_read: bool,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         loaded: Loaded,
         committer: Committer,
         metrics: Arc<Metrics>,
+        anonymous_read: bool,
     ) -> AppState {
         let source = settings.config.clone();
         metrics
@@ -64,6 +67,7 @@ impl AppState {
             eval_now: Notify::new(),
             changes: RwLock::new(Vec::new()),
             ready: AtomicBool::new(false),
+            anonymous_read,
         }
     }
 

@@ -40,13 +40,79 @@ services:
         window: 7d
 "#;
 
+/// The secrets of the tokens every test server starts with.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub ingest: String,
+    pub viewer: String,
+    pub responder: String,
+    pub admin: String,
+    /// An admin token revoked before the server started.
+    pub revoked: String,
+}
+
 pub struct TestServer {
     pub base: String,
+    pub tokens: Tokens,
+    /// Sends no token.
+    pub anon: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::Error>>>,
+    /// Sends the admin token.
     pub client: reqwest::Client,
+}
+
+/// Creates one token of each role (and a revoked admin one) in `store`.
+async fn create_tokens(
+    store: &dyn store::Store,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Tokens> {
+    store.set_audit_key(store::audit_key(data_dir)?);
+    let now = server::now();
+    let make = async |role: store::TokenRole| -> anyhow::Result<(String, String)> {
+        let secret = store::new_token_secret()?;
+        let sha256 = store::token_sha256(&secret);
+        let name = format!("test-{role}-{}", &sha256[..12]);
+        let record = store::TokenRecord {
+            name: name.clone(),
+            role,
+            sha256,
+            created_at: now,
+            revoked_at: None,
+        };
+        let audit = store::AuditEntry::new(now, "test", "token.create", &name);
+        store.insert_token(&record, &audit).await?;
+        Ok((name, secret))
+    };
+    let (_, ingest) = make(store::TokenRole::Ingest).await?;
+    let (_, viewer) = make(store::TokenRole::Viewer).await?;
+    let (_, responder) = make(store::TokenRole::Responder).await?;
+    let (_, admin) = make(store::TokenRole::Admin).await?;
+    let (name, revoked) = make(store::TokenRole::Admin).await?;
+    let audit = store::AuditEntry::new(now, "test", "token.revoke", &name);
+    anyhow::ensure!(store.revoke_token(&name, &audit).await?);
+    Ok(Tokens {
+        ingest,
+        viewer,
+        responder,
+        admin,
+        revoked,
+    })
+}
+
+pub fn client_with(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }
 
 impl TestServer {
@@ -69,19 +135,39 @@ impl TestServer {
         config_path: PathBuf,
         tweak: impl FnOnce(&mut Settings),
     ) -> anyhow::Result<TestServer> {
+        Self::start_on("127.0.0.1:0", dir, config_path, tweak).await
+    }
+
+    /// Listens on `bind` (connecting through 127.0.0.1 on its port).
+    pub async fn start_on(
+        bind: &str,
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<TestServer> {
         let mut settings = Settings::new(
             ConfigSource::Files(vec![config_path.clone()]),
             dir.path().join("data"),
         );
         settings.eval_interval = Some(Duration::from_millis(200));
         tweak(&mut settings);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let tokens = match settings.store.clone() {
+            Some(store) => create_tokens(store.as_ref(), &settings.data_dir).await?,
+            None => {
+                let store = store::SqliteStore::open(&settings.data_dir.join("nines.db")).await?;
+                let tokens = create_tokens(&store, &settings.data_dir).await;
+                store::Store::close(&store).await?;
+                tokens?
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, settings, async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::new();
+        let client = client_with(Some(&tokens.admin))?;
+        let anon = client_with(None)?;
         // Wait until ready.
         for _ in 0..100 {
             if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
@@ -98,6 +184,8 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             client,
+            anon,
+            tokens,
         })
     }
 
