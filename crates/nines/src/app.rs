@@ -55,13 +55,11 @@ pub async fn evaluate(
         .counts(&spec.key(), from, at)
         .await
         .with_context(|| format!("reading counters of {}", spec.key()))?;
-    let series = slo::Series::build(
+    let series = slo::Series::for_slo(
+        spec,
         from,
         at,
-        spec.bucket_seconds,
         rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-        &spec.exclusions,
-        spec.budgeting,
     );
     Ok(slo::evaluate(spec, &series, at)?)
 }

@@ -110,13 +110,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .first()
         .map_or(from, |r| r.bucket_start.max(start))
         .min(from);
-    let series = slo::Series::build(
+    let series = slo::Series::for_slo(
+        spec,
         start,
         to,
-        spec.bucket_seconds,
         rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-        &spec.exclusions,
-        spec.budgeting,
     );
     let options = BacktestOptions {
         significance: args.significance,

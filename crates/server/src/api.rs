@@ -74,13 +74,11 @@ pub async fn evaluate(state: &AppState, entry: &SloEntry, at: i64) -> Result<Slo
         .map_err(|e| ApiError::unprocessable("slo.evaluation_failed", e.to_string()))?;
     let rows = state.store.counts(&entry.key, from, at).await?;
     let work = move || {
-        let series = slo::Series::build(
+        let series = slo::Series::for_slo(
+            &spec,
             from,
             at,
-            spec.bucket_seconds,
             rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-            &spec.exclusions,
-            spec.budgeting,
         );
         slo::evaluate(&spec, &series, at)
     };
@@ -237,13 +235,11 @@ pub async fn history(
         .map_err(|e| ApiError::unprocessable("slo.evaluation_failed", e.to_string()))?;
     let rows = state.store.counts(&entry.key, lookback, to).await?;
     let work = move || -> Result<Value, slo::Error> {
-        let series = slo::Series::build(
+        let series = slo::Series::for_slo(
+            &spec,
             lookback,
             to,
-            spec.bucket_seconds,
             rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-            &spec.exclusions,
-            spec.budgeting,
         );
         let mut times = Vec::new();
         let mut sli = Vec::new();

@@ -219,13 +219,11 @@ async fn evaluate_one(state: &AppState, entry: &SloEntry, now: i64) -> Evaluated
         }
     };
     let work = move || {
-        let series = slo::Series::build(
+        let series = slo::Series::for_slo(
+            &spec,
             from,
             cond_at,
-            spec.bucket_seconds,
             rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-            &spec.exclusions,
-            spec.budgeting,
         );
         let report = slo::evaluate(&spec, &series, now).map_err(|e| e.to_string());
         let mut conditions = Vec::new();

@@ -108,6 +108,24 @@ impl Series {
         self.prefix_slices.push(slices);
     }
 
+    /// The series of one SLO over `[start, end)`: its bucket width, exclusions and budgeting,
+    /// so no caller can forget one of them.
+    pub fn for_slo(
+        spec: &crate::SloSpec,
+        start: i64,
+        end: i64,
+        samples: impl IntoIterator<Item = (i64, u64, u64)>,
+    ) -> Series {
+        Series::build(
+            start,
+            end,
+            spec.bucket_seconds,
+            samples,
+            &spec.exclusions,
+            spec.budgeting,
+        )
+    }
+
     pub fn start(&self) -> i64 {
         self.start
     }
