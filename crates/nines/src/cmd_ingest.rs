@@ -186,9 +186,12 @@ pub fn run_paths(
 
 fn access_log(args: AccessLogArgs) -> anyhow::Result<ExitCode> {
     let config = app::load_config(&args.config)?;
-    let (classifier, mut targets, bucket_seconds) =
-        access_log_targets(&config, args.service.as_deref());
-    if targets.is_empty() {
+    let Some(server::loaded::LogTargets {
+        classifier,
+        keys,
+        bucket_seconds,
+    }) = server::loaded::access_log_targets(&config, args.service.as_deref())
+    else {
         anyhow::bail!(
             "no SLO with `source: access_log`{} in the configuration: nothing to feed",
             args.service
@@ -196,7 +199,16 @@ fn access_log(args: AccessLogArgs) -> anyhow::Result<ExitCode> {
                 .map(|s| format!(" for service {s:?}"))
                 .unwrap_or_default()
         );
-    }
+    };
+    let mut targets: Vec<Target> = keys
+        .into_iter()
+        .map(|key| Target {
+            key,
+            good: 0,
+            total: 0,
+            skipped_no_latency: 0,
+        })
+        .collect();
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -221,47 +233,6 @@ fn access_log(args: AccessLogArgs) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     print_summary(&args, &summaries, &targets, seconds);
     Ok(ExitCode::SUCCESS)
-}
-
-/// The classifier over every access-log SLI, the series each feeds, and the bucket width
-/// that all of their widths are multiples of.
-fn access_log_targets(
-    config: &spec::Config,
-    service: Option<&str>,
-) -> (Classifier, Vec<Target>, u32) {
-    let mut matchers = Vec::new();
-    let mut targets = Vec::new();
-    let mut bucket: i64 = 0;
-    for svc in config
-        .services
-        .iter()
-        .filter(|s| service.is_none_or(|n| s.name == n))
-    {
-        for slo in &svc.slos {
-            if let (spec::SourceKind::AccessLog, spec::SliQuery::Matchers(m)) =
-                (&slo.sli.source, &slo.sli.query)
-            {
-                matchers.push((targets.len(), m.clone()));
-                targets.push(Target {
-                    key: slo.spec.key(),
-                    good: 0,
-                    total: 0,
-                    skipped_no_latency: 0,
-                });
-                bucket = gcd(bucket, slo.spec.bucket_seconds);
-            }
-        }
-    }
-    let bucket = u32::try_from(bucket.max(1)).unwrap_or(60);
-    (Classifier::new(matchers), targets, bucket)
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 /// FNV-1a 64 of the first line: tells "the same file, grown" from "a new file at this path".

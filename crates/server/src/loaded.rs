@@ -78,7 +78,8 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
     let mut slos = Vec::new();
     let mut by_key = HashMap::new();
     let mut events: HashMap<String, Vec<EventTarget>> = HashMap::new();
-    let mut log_matchers: Vec<(String, String, SliMatcher, i64)> = Vec::new();
+    // `None` (every service) first, then each service with access-log SLIs.
+    let mut services: Vec<Option<String>> = vec![None];
     for slo in config.slos() {
         let key = slo.spec.key();
         by_key.insert(key.clone(), slos.len());
@@ -96,42 +97,18 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
                         bucket_seconds: slo.spec.bucket_seconds.max(1),
                         matcher: m.clone(),
                     }),
-                spec::SourceKind::AccessLog => log_matchers.push((
-                    slo.spec.service.clone(),
-                    key,
-                    m.clone(),
-                    slo.spec.bucket_seconds,
-                )),
+                spec::SourceKind::AccessLog => services.push(Some(slo.spec.service.clone())),
                 _ => {}
             }
         }
     }
-    let mut logs = BTreeMap::new();
-    let mut services: Vec<Option<String>> = vec![None];
-    services.extend(log_matchers.iter().map(|(s, ..)| Some(s.clone())));
+    services.sort();
     services.dedup();
+    let mut logs = BTreeMap::new();
     for service in services {
-        let selected: Vec<&(String, String, SliMatcher, i64)> = log_matchers
-            .iter()
-            .filter(|(s, ..)| service.as_ref().is_none_or(|name| s == name))
-            .collect();
-        if selected.is_empty() {
-            continue;
+        if let Some(targets) = access_log_targets(&config, service.as_deref()) {
+            logs.insert(service, targets);
         }
-        let mut bucket = 0;
-        for (.., b) in &selected {
-            bucket = gcd(bucket, *b);
-        }
-        logs.insert(
-            service,
-            LogTargets {
-                classifier: Classifier::new(
-                    selected.iter().enumerate().map(|(i, t)| (i, t.2.clone())),
-                ),
-                keys: selected.iter().map(|t| t.1.clone()).collect(),
-                bucket_seconds: u32::try_from(bucket.max(1)).unwrap_or(60),
-            },
-        );
     }
     Ok(Loaded {
         config,
@@ -140,6 +117,35 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
         by_key,
         events,
         logs,
+    })
+}
+
+/// The classifier over every `source: access_log` SLI (of one service, or all), the series
+/// each feeds, and a bucket width every target's width is a multiple of. `None` without any.
+/// The CLI's `ingest access-log` and the server's logs endpoint both classify through this.
+pub fn access_log_targets(config: &spec::Config, service: Option<&str>) -> Option<LogTargets> {
+    let mut matchers = Vec::new();
+    let mut keys = Vec::new();
+    let mut bucket = 0;
+    for slo in config
+        .slos()
+        .filter(|s| service.is_none_or(|name| s.spec.service == name))
+    {
+        if let (spec::SourceKind::AccessLog, spec::SliQuery::Matchers(m)) =
+            (&slo.sli.source, &slo.sli.query)
+        {
+            matchers.push((keys.len(), m.clone()));
+            keys.push(slo.spec.key());
+            bucket = gcd(bucket, slo.spec.bucket_seconds);
+        }
+    }
+    if keys.is_empty() {
+        return None;
+    }
+    Some(LogTargets {
+        classifier: Classifier::new(matchers),
+        keys,
+        bucket_seconds: u32::try_from(bucket.max(1)).unwrap_or(60),
     })
 }
 
