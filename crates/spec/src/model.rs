@@ -174,10 +174,18 @@ impl SourceKind {
 /// How good and total events are selected.
 #[derive(Debug, Clone)]
 pub enum SliQuery {
-    /// Record matchers (access logs, events, OTLP).
+    /// Record matchers (access logs, events).
     Matchers(ingest::SliMatcher),
-    /// Metric selectors (remote-write) or PromQL (Prometheus). At least one of `good` and
-    /// `bad` is set.
+    /// Server spans (`source: otlp` with a `total` mapping, or none): `total` selects spans
+    /// by service (defaulting to the SLO's service), span name and route (regexes anchored
+    /// as in PromQL); `good` is the status and latency condition.
+    Spans {
+        total: ingest::otlp::SpanSelector,
+        good: ingest::GoodCondition,
+    },
+    /// Metric selectors (remote-write, or OTLP metrics when `source: otlp` has a string
+    /// `total`) or PromQL (Prometheus). At least one of `good` and `bad` is set. Metric
+    /// selectors are known to parse with [`ingest::SeriesSelector::parse`].
     Queries {
         total: String,
         good: Option<String>,

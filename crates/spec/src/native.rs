@@ -3,6 +3,7 @@
 //! Each top-level key has its own reader in [`SECTIONS`]; adding a key (`alerting:`,
 //! `store:`, ...) is one entry there plus its function.
 
+use ingest::otlp::SpanSelector;
 use ingest::{GoodCondition, LatencyBound, Selector, SliMatcher, StatusSet};
 
 use crate::alerting::{self, Source, Target};
@@ -142,7 +143,7 @@ fn slo(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<Parse
     let description = f.opt_str(sink, "description").map(str::to_string);
     let sli = f
         .required(sink, "sli")
-        .and_then(|n| sli(sink, n, &f.path("sli")));
+        .and_then(|n| sli(sink, n, &f.path("sli"), service));
     let objective = f
         .required(sink, "objective")
         .and_then(|n| objective(sink, n, &f.path("objective")));
@@ -384,7 +385,7 @@ const QUERY_ALIASES: [(&str, &str); 3] = [
     ("bad", "error_query"),
 ];
 
-fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
+fn sli(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<SliConfig> {
     let f = fields(
         sink,
         node,
@@ -419,8 +420,14 @@ fn sli(sink: &mut Sink, node: &Node, path: &Path) -> Option<SliConfig> {
             }
         }
     }
-    let query = if source.uses_queries() {
+    // `source: otlp` reads spans (`total` a mapping or absent) or metrics (`total` a
+    // metric selector string).
+    let otlp_metrics =
+        source == SourceKind::Otlp && matches!(f.get("total").map(|n| &n.kind), Some(Kind::Str(_)));
+    let query = if source.uses_queries() || otlp_metrics {
         queries(sink, &f, &source)
+    } else if source == SourceKind::Otlp {
+        spans(sink, &f, kind, service)
     } else {
         matchers(sink, &f, kind)
     };
@@ -461,8 +468,10 @@ fn query_field<'n>(
     }
 }
 
-/// remote_write / prometheus: `total`, `good` and `bad` are metric selectors (checked as
-/// PromQL vector selectors) or PromQL queries (checked with `{{window}}` read as `5m`).
+/// remote_write / prometheus (and otlp metrics): `total`, `good` and `bad` are metric
+/// selectors (checked as PromQL vector selectors and compiled with
+/// [`ingest::SeriesSelector::parse`], so the server never meets one it cannot use) or PromQL
+/// queries (checked with `{{window}}` read as `5m`).
 fn queries(sink: &mut Sink, f: &Fields<'_>, source: &SourceKind) -> Option<SliQuery> {
     let prometheus = *source == SourceKind::Prometheus;
     let query = |sink: &mut Sink, name: &str| -> Option<Option<String>> {
@@ -474,7 +483,11 @@ fn queries(sink: &mut Sink, f: &Fields<'_>, source: &SourceKind) -> Option<SliQu
                 let checked = if prometheus {
                     crate::promql::check_query(s)
                 } else {
-                    crate::promql::check_selector(s)
+                    crate::promql::check_selector(s).and_then(|()| {
+                        ingest::SeriesSelector::parse(s)
+                            .map(|_| ())
+                            .map_err(|e| one_line(&e.to_string()))
+                    })
                 };
                 match checked {
                     Ok(()) => Some(Some(s.clone())),
@@ -529,8 +542,13 @@ fn queries(sink: &mut Sink, f: &Fields<'_>, source: &SourceKind) -> Option<SliQu
     }
 }
 
-/// access_log / events / otlp: `total` selects records, `good` says which are good.
-fn matchers(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<SliQuery> {
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Reports `bad` (not for record sources) and reads `good`, checking that a latency SLI has
+/// a latency condition.
+fn record_good(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<GoodCondition> {
     if let Some(n) = f.get("bad") {
         sink.node(
             n,
@@ -538,10 +556,6 @@ fn matchers(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<Sl
             "`bad` is only supported for remote_write and prometheus sources; use `good`",
         );
     }
-    let total = match f.get("total") {
-        None => Some(Selector::default()),
-        Some(n) => selector(sink, n, &f.path("total")),
-    };
     let good = f
         .required(sink, "good")
         .and_then(|n| good(sink, n, &f.path("good")));
@@ -559,10 +573,91 @@ fn matchers(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<Sl
     if f.has("bad") {
         return None;
     }
+    Some(good)
+}
+
+/// access_log / events: `total` selects records, `good` says which are good.
+fn matchers(sink: &mut Sink, f: &Fields<'_>, kind: Option<SliKind>) -> Option<SliQuery> {
+    let total = match f.get("total") {
+        None => Some(Selector::default()),
+        Some(n) => selector(sink, n, &f.path("total")),
+    };
+    let good = record_good(sink, f, kind);
     Some(SliQuery::Matchers(SliMatcher {
         total: total?,
-        good,
+        good: good?,
     }))
+}
+
+/// otlp (traces): `total` selects server spans by `service` (default: the SLO's service),
+/// `span_name` and `route` (regexes, fully anchored as in PromQL); `good` as for records.
+fn spans(
+    sink: &mut Sink,
+    f: &Fields<'_>,
+    kind: Option<SliKind>,
+    service: &str,
+) -> Option<SliQuery> {
+    let total = match f.get("total") {
+        None => SpanSelector::new(Some(service), None, None).ok(),
+        Some(n) => span_selector(sink, n, &f.path("total"), service),
+    };
+    let good = record_good(sink, f, kind);
+    Some(SliQuery::Spans {
+        total: total?,
+        good: good?,
+    })
+}
+
+fn span_selector(sink: &mut Sink, node: &Node, path: &Path, service: &str) -> Option<SpanSelector> {
+    let f = fields(sink, node, path, &["service", "span_name", "route"])?;
+    let mut ok = true;
+    let service = match f.get("service") {
+        None => Some(service),
+        Some(n) => match reader::string(sink, n, &f.path("service")) {
+            Some("") => {
+                sink.node(n, &f.path("service"), "must not be empty");
+                None
+            }
+            other => other,
+        },
+    };
+    ok &= service.is_some();
+    let mut regex = |sink: &mut Sink, name: &str| -> Option<&str> {
+        let n = f.get(name)?;
+        let path = f.path(name);
+        let text = reader::string(sink, n, &path);
+        let checked = text.map(|t| SpanSelector::new(None, Some(t), None));
+        match (text, checked) {
+            (Some(text), Some(Ok(_))) => Some(text),
+            (Some(text), Some(Err(err))) => {
+                let full = err.to_string();
+                let reason = full
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix("error: "))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| one_line(&full));
+                sink.node(n, &path, format!("invalid regex {text:?}: {reason}"));
+                ok = false;
+                None
+            }
+            _ => {
+                ok = false;
+                None
+            }
+        }
+    };
+    let span_name = regex(sink, "span_name");
+    let route = regex(sink, "route");
+    if !ok {
+        return None;
+    }
+    match SpanSelector::new(service, span_name, route) {
+        Ok(selector) => Some(selector),
+        Err(err) => {
+            sink.node(node, path, err.to_string());
+            None
+        }
+    }
 }
 
 fn selector(sink: &mut Sink, node: &Node, path: &Path) -> Option<Selector> {

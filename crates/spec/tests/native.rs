@@ -142,7 +142,7 @@ services:
         window: { calendar: month, timezone: Europe/Berlin }
         bucket: 5m
       - name: weekly
-        sli: { kind: throughput, source: otlp, total: { method: GET }, good: { status: 200 } }
+        sli: { kind: throughput, source: otlp, total: { span_name: "GET .*" }, good: { status: 200 } }
         objective: 95
         window: { calendar: quarter }
         alerting: { policy: none }    # the default 1h page tier needs a 216% error ratio here
@@ -178,10 +178,15 @@ services:
     assert!(m.total.status.is_some());
     assert_eq!(slos[0].sli.source, SourceKind::Events);
 
-    let SliQuery::Matchers(m) = &slos[1].sli.query else {
-        panic!("expected matchers");
+    let SliQuery::Spans { total, good } = &slos[1].sli.query else {
+        panic!("expected spans");
     };
-    assert_eq!(m.total.methods, vec!["GET".to_string()]);
+    assert_eq!(total.service.as_deref(), Some("search"));
+    assert_eq!(
+        total.span_name.as_ref().map(|r| r.as_str()),
+        Some("^(?:GET .*)$")
+    );
+    assert!(good.status.is_some());
     assert_eq!(slos[1].sli.kind, SliKind::Throughput);
     let Window::Calendar { unit, timezone } = &slos[1].spec.window else {
         panic!("expected a calendar window");
