@@ -94,6 +94,40 @@ pub struct TrackerState {
     pub series: Vec<LastSample>,
 }
 
+/// One change [`CounterTracker::observe`] made to a series while journaling: its last
+/// sample before (`None` for a new series) and after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    pub previous: Option<LastSample>,
+    pub current: LastSample,
+}
+
+/// The changes made since [`CounterTracker::start_journal`], in order. Hand it back to
+/// [`CounterTracker::revert`] when the increments they produced could not be committed, so a
+/// retry of the same samples counts again instead of being skipped as out of order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Journal {
+    pub changes: Vec<Change>,
+}
+
+impl Journal {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The newest sample of every series the journal touched, sorted by key: what to persist
+    /// together with the increments.
+    pub fn touched(&self) -> Vec<LastSample> {
+        let mut latest: HashMap<SeriesKey, LastSample> = HashMap::new();
+        for c in &self.changes {
+            latest.insert(c.current.key, c.current);
+        }
+        let mut out: Vec<LastSample> = latest.into_values().collect();
+        out.sort_unstable_by_key(|s| s.key);
+        out
+    }
+}
+
 /// The counter state machine. Memory is bounded by `max_series`; call
 /// [`CounterTracker::forget_older_than`] to drop series that stopped reporting.
 #[derive(Debug, Clone)]
@@ -103,6 +137,7 @@ pub struct CounterTracker {
     first: FirstSample,
     max_series: usize,
     last: HashMap<SeriesKey, (i64, f64)>,
+    journal: Option<Vec<Change>>,
 }
 
 /// The bucket (Unix seconds) holding a millisecond timestamp.
@@ -123,6 +158,78 @@ impl CounterTracker {
             first,
             max_series,
             last: HashMap::new(),
+            journal: None,
+        }
+    }
+
+    /// Changes the bucket width of later increases (0 is treated as 1); the series' last
+    /// samples are kept.
+    pub fn set_bucket_seconds(&mut self, bucket_seconds: u32) {
+        let bucket_seconds = i64::from(bucket_seconds.max(1));
+        self.bucket_seconds = bucket_seconds;
+        self.bucket_ms = bucket_seconds * 1000;
+    }
+
+    /// Starts recording every change `observe` makes (replacing a journal in progress).
+    pub fn start_journal(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Stops recording and returns the changes since [`CounterTracker::start_journal`].
+    pub fn take_journal(&mut self) -> Journal {
+        Journal {
+            changes: self.journal.take().unwrap_or_default(),
+        }
+    }
+
+    /// Undoes a journal, newest change first. A series is only set back while it still
+    /// holds the sample the journal set: a later change by someone else is kept. Returns how
+    /// many changes were undone.
+    pub fn revert(&mut self, journal: &Journal) -> usize {
+        let mut undone = 0;
+        for c in journal.changes.iter().rev() {
+            let key = c.current.key;
+            let still = self.last.get(&key).is_some_and(|&(ts, v)| {
+                ts == c.current.timestamp_ms && v.to_bits() == c.current.value.to_bits()
+            });
+            if !still {
+                continue;
+            }
+            match c.previous {
+                Some(p) => {
+                    self.last.insert(key, (p.timestamp_ms, p.value));
+                }
+                None => {
+                    self.last.remove(&key);
+                }
+            }
+            undone += 1;
+        }
+        undone
+    }
+
+    /// The last accepted sample of one series.
+    pub fn last_sample(&self, key: SeriesKey) -> Option<LastSample> {
+        self.last
+            .get(&key)
+            .map(|&(timestamp_ms, value)| LastSample {
+                key,
+                timestamp_ms,
+                value,
+            })
+    }
+
+    fn record(&mut self, key: SeriesKey, previous: Option<(i64, f64)>, current: (i64, f64)) {
+        if let Some(journal) = &mut self.journal {
+            let sample = |(timestamp_ms, value): (i64, f64)| LastSample {
+                key,
+                timestamp_ms,
+                value,
+            };
+            journal.push(Change {
+                previous: previous.map(sample),
+                current: sample(current),
+            });
         }
     }
 
@@ -164,14 +271,17 @@ impl CounterTracker {
                 if timestamp_ms <= *ts {
                     return Err(Skip::OutOfOrder);
                 }
+                let before = (*ts, *prev);
                 let inc = if value < *prev { value } else { value - *prev };
                 *ts = timestamp_ms;
                 *prev = value;
+                self.record(key, Some(before), (timestamp_ms, value));
                 Ok(Increase { bucket, value: inc })
             }
             None if full => Err(Skip::TooManySeries),
             None => {
                 self.last.insert(key, (timestamp_ms, value));
+                self.record(key, None, (timestamp_ms, value));
                 match self.first {
                     FirstSample::Baseline => Err(Skip::Baseline),
                     FirstSample::FromZero => Ok(Increase { bucket, value }),
@@ -336,6 +446,68 @@ mod tests {
         assert_eq!(SeriesKey::of(&a), SeriesKey::of(&b));
         let c = [Label::new("a", "12"), Label::new("b", "")];
         assert_ne!(SeriesKey::of(&a), SeriesKey::of(&c));
+    }
+
+    #[test]
+    fn journal_reverts_what_it_set() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        let _ = t.observe(K, 1000, 5.0);
+        t.start_journal();
+        assert_eq!(t.observe(K, 2000, 7.0).map(|i| i.value), Ok(2.0));
+        assert_eq!(t.observe(K, 3000, 9.0).map(|i| i.value), Ok(2.0));
+        assert_eq!(t.observe(SeriesKey(2), 3000, 1.0), Err(Skip::Baseline));
+        assert_eq!(t.observe(K, 2500, 1.0), Err(Skip::OutOfOrder));
+        let journal = t.take_journal();
+        assert_eq!(journal.changes.len(), 3);
+        assert_eq!(
+            journal.touched(),
+            vec![
+                LastSample {
+                    key: K,
+                    timestamp_ms: 3000,
+                    value: 9.0
+                },
+                LastSample {
+                    key: SeriesKey(2),
+                    timestamp_ms: 3000,
+                    value: 1.0
+                },
+            ]
+        );
+        // Not journaling any more.
+        assert!(t.take_journal().is_empty());
+        assert_eq!(t.revert(&journal), 3);
+        assert_eq!(
+            t.last_sample(K),
+            Some(LastSample {
+                key: K,
+                timestamp_ms: 1000,
+                value: 5.0
+            })
+        );
+        assert_eq!(t.last_sample(SeriesKey(2)), None);
+        // The retry counts again.
+        assert_eq!(t.observe(K, 3000, 9.0).map(|i| i.value), Ok(4.0));
+
+        // A series changed since by someone else is left alone.
+        t.start_journal();
+        let _ = t.observe(K, 4000, 10.0);
+        let mine = t.take_journal();
+        let _ = t.observe(K, 5000, 12.0);
+        assert_eq!(t.revert(&mine), 0);
+        assert_eq!(t.last_sample(K).map(|s| s.value), Some(12.0));
+    }
+
+    #[test]
+    fn rebucketing_keeps_samples() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        let _ = t.observe(K, 0, 1.0);
+        t.set_bucket_seconds(300);
+        assert_eq!(
+            t.observe(K, 299_000, 2.0).map(|i| (i.bucket, i.value)),
+            Ok((0, 1.0))
+        );
+        assert_eq!(t.bucket_seconds(), 300);
     }
 
     proptest::proptest! {

@@ -77,6 +77,76 @@ fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
+/// `google.rpc.Status`, the body of an OTLP/HTTP error answer.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// gRPC's `INVALID_ARGUMENT`, for OTLP answers to bad input.
+pub const RPC_INVALID_ARGUMENT: i32 = 3;
+/// gRPC's `UNAVAILABLE`, for OTLP answers to temporary failures.
+pub const RPC_UNAVAILABLE: i32 = 14;
+
+/// The body of an OTLP/HTTP error answer: a `google.rpc.Status` in the request's encoding.
+pub fn encode_status(encoding: Encoding, code: i32, message: &str) -> Vec<u8> {
+    match encoding {
+        Encoding::Protobuf => RpcStatus {
+            code,
+            message: message.to_string(),
+        }
+        .encode_to_vec(),
+        Encoding::Json => serde_json::json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+/// The body of a successful export answer (`Export{Trace,Metrics}ServiceResponse`) in the
+/// request's encoding. With `rejected > 0` it carries `partial_success` (field 1:
+/// `rejected_spans` / `rejected_data_points` = 1, `error_message` = 2; the JSON names
+/// differ per signal, hence `rejected_name`); otherwise it is the empty message.
+pub fn encode_export_response(
+    encoding: Encoding,
+    rejected_name: &str,
+    rejected: i64,
+    error_message: &str,
+) -> Vec<u8> {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PartialSuccess {
+        #[prost(int64, tag = "1")]
+        rejected: i64,
+        #[prost(string, tag = "2")]
+        error_message: String,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Response {
+        #[prost(message, optional, tag = "1")]
+        partial_success: Option<PartialSuccess>,
+    }
+    let partial = (rejected > 0).then(|| PartialSuccess {
+        rejected,
+        error_message: error_message.to_string(),
+    });
+    match encoding {
+        Encoding::Protobuf => Response {
+            partial_success: partial,
+        }
+        .encode_to_vec(),
+        Encoding::Json => match partial {
+            None => b"{}".to_vec(),
+            Some(p) => serde_json::json!({
+                "partialSuccess": { rejected_name: p.rejected, "errorMessage": p.error_message }
+            })
+            .to_string()
+            .into_bytes(),
+        },
+    }
+}
+
 /// Decodes a `/v1/traces` body.
 pub fn decode_traces(
     body: &[u8],
@@ -459,5 +529,40 @@ impl RemoteWriteClassifier {
             self.feed_series(&s.labels, std::slice::from_ref(&s.sample), s.temporality);
         }
         self.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+
+    #[test]
+    fn answers_decode_as_the_otlp_messages() {
+        assert!(encode_export_response(Encoding::Protobuf, "rejectedSpans", 0, "").is_empty());
+        assert_eq!(
+            encode_export_response(Encoding::Json, "rejectedSpans", 0, ""),
+            b"{}"
+        );
+        let bytes = encode_export_response(Encoding::Protobuf, "rejectedSpans", 2, "two bad");
+        let back =
+            ExportTraceServiceResponse::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        let partial = back.partial_success.unwrap_or_default();
+        assert_eq!(
+            (partial.rejected_spans, partial.error_message.as_str()),
+            (2, "two bad")
+        );
+        let json = encode_export_response(Encoding::Json, "rejectedSpans", 2, "two bad");
+        let back: ExportTraceServiceResponse =
+            serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.partial_success.map(|p| p.rejected_spans), Some(2));
+
+        let status = encode_status(Encoding::Protobuf, RPC_INVALID_ARGUMENT, "bad");
+        let back = RpcStatus::decode(status.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((back.code, back.message.as_str()), (3, "bad"));
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_status(Encoding::Json, RPC_UNAVAILABLE, "later"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json, serde_json::json!({ "code": 14, "message": "later" }));
     }
 }

@@ -93,6 +93,13 @@ impl RemoteWriteClassifier {
         &self.slis
     }
 
+    /// Replaces the SLIs (after a configuration reload), keeping the tracker: counters keep
+    /// their baselines across reloads. Anything accumulated and not taken is dropped.
+    pub fn set_slis(&mut self, slis: Vec<SeriesSli>) {
+        self.slis = slis;
+        self.acc.clear();
+    }
+
     pub fn tracker(&self) -> &CounterTracker {
         &self.tracker
     }
