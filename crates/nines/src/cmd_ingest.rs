@@ -347,6 +347,7 @@ fn ingest_file(
                         fingerprint: file_fingerprint.clone(),
                     })
                     .collect(),
+                ..Default::default()
             };
             rt.block_on(store.commit_ingest(&batch))?;
             for (&(sli, _), c) in &pending.counts {

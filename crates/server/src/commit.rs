@@ -15,7 +15,7 @@ const MAX_GROUP: usize = 512;
 type Reply = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
 enum Msg {
-    Commit(Vec<CounterDelta>, Reply),
+    Commit(IngestBatch, Reply),
     /// Answered once everything queued before it is committed; the task then stops.
     Close(oneshot::Sender<()>),
 }
@@ -45,12 +45,23 @@ impl Committer {
 
     /// Commits `deltas` (in a group with whatever else is queued); returns once durable.
     pub async fn commit(&self, deltas: Vec<CounterDelta>) -> Result<(), CommitError> {
-        if deltas.is_empty() {
+        self.commit_batch(IngestBatch {
+            deltas,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Commits a whole batch (counters, tracker samples, request ids) in a group with whatever
+    /// else is queued; returns once durable. A batch whose request id was committed before
+    /// fails alone with `StoreError::DuplicateRequest`; the rest of its group still commits.
+    pub async fn commit_batch(&self, batch: IngestBatch) -> Result<(), CommitError> {
+        if batch.deltas.is_empty() && batch.trackers.is_empty() && batch.request_ids.is_empty() {
             return Ok(());
         }
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Msg::Commit(deltas, reply))
+            .send(Msg::Commit(batch, reply))
             .await
             .map_err(|_| CommitError::Closed)?;
         match answer.await {
@@ -75,7 +86,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, store: Arc<dyn Store>, metrics: Arc<Me
         let Some(first) = rx.recv().await else {
             break;
         };
-        let mut group: Vec<(Vec<CounterDelta>, Reply)> = Vec::new();
+        let mut group: Vec<(IngestBatch, Reply)> = Vec::new();
         match first {
             Msg::Commit(d, r) => group.push((d, r)),
             Msg::Close(done) => closing = Some(done),
@@ -96,15 +107,32 @@ async fn run(mut rx: mpsc::Receiver<Msg>, store: Arc<dyn Store>, metrics: Arc<Me
     }
 }
 
-async fn commit_group(
-    store: &dyn Store,
-    metrics: &Metrics,
-    group: Vec<(Vec<CounterDelta>, Reply)>,
-) {
+async fn commit_group(store: &dyn Store, metrics: &Metrics, group: Vec<(IngestBatch, Reply)>) {
     let started = Instant::now();
-    let batch = IngestBatch {
-        deltas: group.iter().flat_map(|(d, _)| d.iter().cloned()).collect(),
-        positions: Vec::new(),
+    if group.len() == 1 {
+        if let Some((batch, reply)) = group.into_iter().next() {
+            let result = store.commit_ingest(&batch).await.map_err(Arc::new);
+            metrics.record_commit(1, started.elapsed().as_secs_f64(), result.is_ok());
+            let _ = reply.send(result);
+        }
+        return;
+    }
+    let batch = {
+        IngestBatch {
+            deltas: group
+                .iter()
+                .flat_map(|(b, _)| b.deltas.iter().cloned())
+                .collect(),
+            trackers: group
+                .iter()
+                .flat_map(|(b, _)| b.trackers.iter().cloned())
+                .collect(),
+            request_ids: group
+                .iter()
+                .flat_map(|(b, _)| b.request_ids.iter().cloned())
+                .collect(),
+            positions: Vec::new(),
+        }
     };
     let requests = group.len();
     match store.commit_ingest(&batch).await {
@@ -119,12 +147,8 @@ async fn commit_group(
             // on its own so only that one fails.
             metrics.record_commit(requests, started.elapsed().as_secs_f64(), false);
             drop(err);
-            for (deltas, reply) in group {
+            for (batch, reply) in group {
                 let started = Instant::now();
-                let batch = IngestBatch {
-                    deltas,
-                    positions: Vec::new(),
-                };
                 let result = store.commit_ingest(&batch).await.map_err(Arc::new);
                 metrics.record_commit(1, started.elapsed().as_secs_f64(), result.is_ok());
                 let _ = reply.send(result);

@@ -33,6 +33,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra structured detail (e.g. the diagnostics of a rejected config).
     pub details: Option<serde_json::Value>,
+    /// Seconds for the `Retry-After` header (429, 503).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -42,7 +44,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: seconds` (at least 1).
+    pub fn with_retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -88,7 +97,14 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -119,14 +135,27 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     }
 }
 
+/// Seconds a client should wait after the disk filled up (space rarely returns at once).
+pub const DISK_FULL_RETRY_SECONDS: u32 = 30;
+
 impl From<store::StoreError> for ApiError {
     fn from(err: store::StoreError) -> ApiError {
         let status = match err {
             store::StoreError::InvalidInput { .. }
             | store::StoreError::InvalidDelta { .. }
             | store::StoreError::CounterOverflow { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            store::StoreError::DuplicateRequest { .. } => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, err.code(), err.to_string())
+        let retry = match err {
+            store::StoreError::DiskFull { .. } => Some(DISK_FULL_RETRY_SECONDS),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        let api = ApiError::new(status, err.code(), err.to_string());
+        match retry {
+            Some(seconds) => api.with_retry_after(seconds),
+            None => api,
+        }
     }
 }

@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     line: u64::try_from(done + n).unwrap_or(0),
                     fingerprint: "bulk".into(),
                 }],
+                ..Default::default()
             };
             store.commit_ingest(&batch).await?;
             done += n;

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 
 use crate::{
     token_sha256, AlertStateRecord, AuditEntry, AuditKey, BucketCount, Change, Checkpoint,
-    CounterDelta, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TokenRole, MAX_COUNT,
-    SCHEMA_VERSION,
+    CounterDelta, FilePosition, IngestBatch, RequestId, Store, StoreError, TokenRecord, TokenRole,
+    TrackerSample, MAX_COUNT, SCHEMA_VERSION,
 };
 
 /// Gives the suite access to one backend instance. Every `open` must reach the same data: the second call
@@ -126,6 +126,8 @@ macro_rules! conformance_tests {
             alert_states_round_trip,
             changes_range_query,
             concurrent_audit_appends_chain,
+            tracker_samples_upsert_and_persist,
+            request_ids_refuse_retries,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -186,6 +188,7 @@ fn deltas(deltas: Vec<CounterDelta>) -> IngestBatch {
     IngestBatch {
         deltas,
         positions: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -407,6 +410,7 @@ pub async fn positions_round_trip(fx: &dyn Fixture) -> Result<(), Failure> {
     s.commit_ingest(&IngestBatch {
         deltas: Vec::new(),
         positions: stored.to_vec(),
+        ..Default::default()
     })
     .await?;
     for p in &stored {
@@ -437,6 +441,7 @@ pub async fn positions_overwrite(fx: &dyn Fixture) -> Result<(), Failure> {
     s.commit_ingest(&IngestBatch {
         deltas: Vec::new(),
         positions: vec![pos(path, 100, 10, "a"), other.clone()],
+        ..Default::default()
     })
     .await?;
     for (offset, line, fingerprint) in [(200, 20, "a"), (5, 1, "b")] {
@@ -444,6 +449,7 @@ pub async fn positions_overwrite(fx: &dyn Fixture) -> Result<(), Failure> {
         s.commit_ingest(&IngestBatch {
             deltas: Vec::new(),
             positions: vec![p.clone()],
+            ..Default::default()
         })
         .await?;
         ensure_eq("overwritten position", s.position(path).await?, Some(p))?;
@@ -451,6 +457,7 @@ pub async fn positions_overwrite(fx: &dyn Fixture) -> Result<(), Failure> {
     s.commit_ingest(&IngestBatch {
         deltas: Vec::new(),
         positions: vec![pos(path, 70, 7, "c"), pos(path, 30, 3, "d")],
+        ..Default::default()
     })
     .await?;
     ensure_eq(
@@ -475,6 +482,7 @@ pub async fn atomic_counts_and_positions(fx: &dyn Fixture) -> Result<(), Failure
             delta("atomic/z", 0, 0, MAX_COUNT),
         ],
         positions: vec![pos(path, 10, 1, "f")],
+        ..Default::default()
     })
     .await?;
     ensure_eq(
@@ -495,6 +503,7 @@ pub async fn atomic_counts_and_positions(fx: &dyn Fixture) -> Result<(), Failure
             delta("atomic/z", 0, 0, 1),
         ],
         positions: vec![pos(path, 20, 2, "f"), pos("/var/log/new.log", 5, 1, "n")],
+        ..Default::default()
     };
     let result = s.commit_ingest(&failing).await;
     ensure_eq(
@@ -566,6 +575,7 @@ pub async fn invalid_input_is_rejected_whole(fx: &dyn Fixture) -> Result<(), Fai
             IngestBatch {
                 deltas: vec![good_delta.clone()],
                 positions: vec![good_pos.clone(), pos("", 1, 1, "")],
+                ..Default::default()
             },
             "store.invalid_position",
         ),
@@ -577,6 +587,7 @@ pub async fn invalid_input_is_rejected_whole(fx: &dyn Fixture) -> Result<(), Fai
                     good_pos.clone(),
                     pos("/var/log/big.log", MAX_COUNT + 1, 1, ""),
                 ],
+                ..Default::default()
             },
             "store.invalid_position",
         ),
@@ -627,6 +638,7 @@ pub async fn large_batch(fx: &dyn Fixture) -> Result<(), Failure> {
     s.commit_ingest(&IngestBatch {
         deltas: batch,
         positions: vec![pos("/var/log/big.log", 1 << 40, 1 << 30, "big")],
+        ..Default::default()
     })
     .await?;
     for name in SERIES {
@@ -698,6 +710,7 @@ pub async fn concurrent_commits(fx: &dyn Fixture) -> Result<(), Failure> {
                         commit,
                         "t",
                     )],
+                    ..Default::default()
                 };
                 s.commit_ingest(&batch).await?;
                 tokio::task::yield_now().await;
@@ -733,6 +746,7 @@ pub async fn reopen_persists(fx: &dyn Fixture) -> Result<(), Failure> {
         s.commit_ingest(&IngestBatch {
             deltas: vec![delta("keep/avail", 60, 5, 6), delta("keep/avail", 0, 1, 1)],
             positions: vec![p.clone()],
+            ..Default::default()
         })
         .await?;
         s.close().await?;
@@ -1318,4 +1332,156 @@ pub async fn concurrent_audit_appends_chain(fx: &dyn Fixture) -> Result<(), Fail
     let report = s.verify_audit(&key(), None).await?;
     ensure_eq("first bad record", report.first_bad, None)?;
     ensure_eq("records", report.records, (TASKS * EACH) as u64)
+}
+
+fn tracker(stream: &str, series_key: u64, timestamp_ms: i64, value: f64) -> TrackerSample {
+    TrackerSample {
+        stream: stream.to_owned(),
+        series_key,
+        timestamp_ms,
+        value,
+    }
+}
+
+/// Tracker samples are upserted per (stream, series key), the last in a batch wins, streams are
+/// separate, keys keep all 64 bits, they survive a reopen and `forget_tracker_samples` drops
+/// only old ones of its stream.
+pub async fn tracker_samples_upsert_and_persist(fx: &dyn Fixture) -> Result<(), Failure> {
+    let high = u64::MAX - 6;
+    {
+        let s = fx.open().await?;
+        s.commit_ingest(&IngestBatch {
+            deltas: vec![delta("rw/avail", 60, 1, 2)],
+            trackers: vec![
+                tracker("remote_write", 7, 1_000, 10.0),
+                tracker("remote_write", high, 1_000, 3.5),
+                tracker("remote_write", 7, 2_000, 12.0),
+                tracker("otlp_metrics", 7, 500, 1.0),
+            ],
+            ..Default::default()
+        })
+        .await?;
+        s.commit_ingest(&IngestBatch {
+            trackers: vec![tracker("remote_write", high, 3_000, 0.5)],
+            ..Default::default()
+        })
+        .await?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    ensure_eq(
+        "remote_write tracker samples after upserts and a reopen",
+        s.tracker_samples("remote_write").await?,
+        vec![
+            tracker("remote_write", 7, 2_000, 12.0),
+            tracker("remote_write", high, 3_000, 0.5),
+        ],
+    )?;
+    ensure_eq(
+        "otlp_metrics tracker samples",
+        s.tracker_samples("otlp_metrics").await?,
+        vec![tracker("otlp_metrics", 7, 500, 1.0)],
+    )?;
+    ensure_eq(
+        "tracker samples forgotten",
+        s.forget_tracker_samples("remote_write", 2_500).await?,
+        1,
+    )?;
+    ensure_eq(
+        "remote_write tracker samples after forgetting",
+        s.tracker_samples("remote_write").await?,
+        vec![tracker("remote_write", high, 3_000, 0.5)],
+    )?;
+    ensure_eq(
+        "other streams are not forgotten",
+        s.tracker_samples("otlp_metrics").await?.len(),
+        1,
+    )?;
+    let bad = s
+        .commit_ingest(&IngestBatch {
+            deltas: vec![delta("rw/avail", 120, 1, 1)],
+            trackers: vec![tracker("remote_write", 1, 1, f64::NAN)],
+            ..Default::default()
+        })
+        .await;
+    ensure(matches!(bad, Err(StoreError::InvalidInput { .. })), || {
+        format!("a NaN tracker value must be refused, got {bad:?}")
+    })?;
+    ensure_eq(
+        "a refused batch adds nothing",
+        s.counts("rw/avail", 0, 1_000).await?,
+        vec![bc(60, 1, 2)],
+    )
+}
+
+fn request(id: &str, at: i64) -> RequestId {
+    RequestId {
+        id: id.to_owned(),
+        at,
+    }
+}
+
+/// A batch carrying a request id that was committed before is refused whole (its counters,
+/// positions and trackers are not applied), also after a reopen, until the id is pruned.
+pub async fn request_ids_refuse_retries(fx: &dyn Fixture) -> Result<(), Failure> {
+    let first = IngestBatch {
+        deltas: vec![delta("idem/avail", 0, 9, 10)],
+        request_ids: vec![request("req-1", 100)],
+        ..Default::default()
+    };
+    {
+        let s = fx.open().await?;
+        s.commit_ingest(&first).await?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    let retry = IngestBatch {
+        deltas: vec![delta("idem/avail", 0, 9, 10), delta("idem/other", 0, 1, 1)],
+        trackers: vec![tracker("remote_write", 1, 1, 1.0)],
+        request_ids: vec![request("req-2", 200), request("req-1", 200)],
+        ..Default::default()
+    };
+    let got = s.commit_ingest(&retry).await;
+    ensure(
+        matches!(&got, Err(StoreError::DuplicateRequest { id }) if id == "req-1"),
+        || format!("a retried request id must be refused as a duplicate, got {got:?}"),
+    )?;
+    ensure_eq(
+        "counters after a refused retry",
+        s.counts("idem/avail", 0, 60).await?,
+        vec![bc(0, 9, 10)],
+    )?;
+    ensure_eq(
+        "no counters of the refused batch",
+        s.counts("idem/other", 0, 60).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "no tracker samples of the refused batch",
+        s.tracker_samples("remote_write").await?,
+        vec![],
+    )?;
+    // req-2 was part of the refused batch, so it is not recorded either.
+    s.commit_ingest(&IngestBatch {
+        deltas: vec![delta("idem/other", 0, 1, 1)],
+        request_ids: vec![request("req-2", 200)],
+        ..Default::default()
+    })
+    .await?;
+    let twice = IngestBatch {
+        request_ids: vec![request("req-3", 300), request("req-3", 300)],
+        ..Default::default()
+    };
+    let got = s.commit_ingest(&twice).await;
+    ensure(
+        matches!(got, Err(StoreError::DuplicateRequest { .. })),
+        || format!("one id twice in a batch must be refused, got {got:?}"),
+    )?;
+    ensure_eq("ids pruned", s.prune_request_ids(150).await?, 1)?;
+    s.commit_ingest(&first).await?;
+    ensure_eq(
+        "a pruned id counts again",
+        s.counts("idem/avail", 0, 60).await?,
+        vec![bc(0, 18, 20)],
+    )
 }

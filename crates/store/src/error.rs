@@ -89,6 +89,16 @@ pub enum StoreError {
 
     #[error("the store is closed")]
     Closed,
+
+    #[error("request {id:?} was already committed")]
+    DuplicateRequest { id: String },
+
+    #[error("{operation}: the disk (or the database's size limit) is full: {source}")]
+    DiskFull {
+        operation: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 impl StoreError {
@@ -111,10 +121,36 @@ impl StoreError {
             StoreError::InvalidAuditKey { .. } => "store.invalid_audit_key",
             StoreError::Random(_) => "store.random",
             StoreError::Closed => "store.closed",
+            StoreError::DuplicateRequest { .. } => "store.duplicate_request",
+            StoreError::DiskFull { .. } => "store.disk_full",
         }
     }
 
     pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |source| StoreError::Query { operation, source }
+        move |source| {
+            if is_disk_full(&source) {
+                StoreError::DiskFull { operation, source }
+            } else {
+                StoreError::Query { operation, source }
+            }
+        }
+    }
+
+    /// Whether the operation may succeed later without any change to the request: the disk
+    /// is full, the store is busy or unreachable. The server answers these with 503.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DiskFull { .. } | StoreError::Query { .. } | StoreError::Closed
+        )
+    }
+}
+
+/// SQLITE_FULL (13), or the operating system's "no space left on device".
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "13"),
+        sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
+        _ => false,
     }
 }

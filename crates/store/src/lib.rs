@@ -62,10 +62,39 @@ pub struct FilePosition {
 }
 
 /// What one ingestion flush commits, all or nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The last accepted sample of one cumulative counter series, so counter increases continue
+/// exactly across restarts. `stream` names the tracker (e.g. `remote_write`); `series_key` is
+/// the hash of the series' labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerSample {
+    pub stream: String,
+    pub series_key: u64,
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// A client-chosen request id (e.g. an `Idempotency-Key` header). A batch carrying an id
+/// already committed is refused as a whole with [`StoreError::DuplicateRequest`], so a client
+/// may retry a request whose answer it never saw without counting it twice. `at` (unix
+/// seconds) is when it was first seen, for pruning.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId {
+    pub id: String,
+    pub at: i64,
+}
+
+/// Longest accepted request id.
+pub const MAX_REQUEST_ID_LEN: usize = 200;
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestBatch {
     pub deltas: Vec<CounterDelta>,
     pub positions: Vec<FilePosition>,
+    /// Counter tracker samples committed with the increments they produced (upserted: the last
+    /// one per (stream, series_key) wins).
+    pub trackers: Vec<TrackerSample>,
+    /// Ids of the requests whose increments this batch holds.
+    pub request_ids: Vec<RequestId>,
 }
 
 /// The stored counters of one bucket.
@@ -101,6 +130,18 @@ pub trait Store: Send + Sync {
 
     /// The stored position of `source`, if any.
     async fn position(&self, source: &str) -> Result<Option<FilePosition>, StoreError>;
+
+    /// Every tracker sample of `stream`, in `series_key` order.
+    async fn tracker_samples(&self, stream: &str) -> Result<Vec<TrackerSample>, StoreError>;
+
+    /// Drops tracker samples of `stream` older than `before_ms` (series that stopped
+    /// reporting); returns how many.
+    async fn forget_tracker_samples(&self, stream: &str, before_ms: i64)
+        -> Result<u64, StoreError>;
+
+    /// Forgets request ids first seen before `before` (unix seconds); returns how many. A retry
+    /// after that counts again, so keep ids longer than any client retries.
+    async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError>;
 
     /// Every series with at least one stored bucket, sorted.
     async fn series(&self) -> Result<Vec<String>, StoreError>;
@@ -226,11 +267,16 @@ pub(crate) struct PreparedBatch<'a> {
     /// (series, bucket_start) -> (good, total), each at most [`MAX_COUNT`].
     pub deltas: BTreeMap<(&'a str, i64), (u64, u64)>,
     pub positions: BTreeMap<&'a str, &'a FilePosition>,
+    pub trackers: BTreeMap<(&'a str, u64), &'a TrackerSample>,
+    pub request_ids: BTreeMap<&'a str, i64>,
 }
 
 impl PreparedBatch<'_> {
     pub(crate) fn is_empty(&self) -> bool {
-        self.deltas.is_empty() && self.positions.is_empty()
+        self.deltas.is_empty()
+            && self.positions.is_empty()
+            && self.trackers.is_empty()
+            && self.request_ids.is_empty()
     }
 }
 
@@ -282,6 +328,34 @@ pub(crate) fn prepare(batch: &IngestBatch) -> Result<PreparedBatch<'_>, StoreErr
             return Err(invalid("offset or line is out of range"));
         }
         prepared.positions.insert(p.source.as_str(), p);
+    }
+    for t in &batch.trackers {
+        if t.stream.is_empty() {
+            return Err(StoreError::InvalidInput {
+                what: "tracker sample",
+                reason: "the stream name is empty",
+            });
+        }
+        if !t.value.is_finite() || t.value < 0.0 {
+            return Err(StoreError::InvalidInput {
+                what: "tracker sample",
+                reason: "the value must be finite and not negative",
+            });
+        }
+        prepared
+            .trackers
+            .insert((t.stream.as_str(), t.series_key), t);
+    }
+    for r in &batch.request_ids {
+        if r.id.is_empty() || r.id.len() > MAX_REQUEST_ID_LEN {
+            return Err(StoreError::InvalidInput {
+                what: "request id",
+                reason: "it must have 1 to 200 bytes",
+            });
+        }
+        if prepared.request_ids.insert(r.id.as_str(), r.at).is_some() {
+            return Err(StoreError::DuplicateRequest { id: r.id.clone() });
+        }
     }
     Ok(prepared)
 }

@@ -9,14 +9,18 @@ use crate::audit::{prepare_audit, PreparedAudit};
 use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
 use crate::{
     prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
-    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, GENESIS_MAC,
-    MAX_COUNT, SCHEMA_VERSION,
+    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TrackerSample,
+    GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Default)]
 struct Inner {
     counters: BTreeMap<String, BTreeMap<i64, (u64, u64)>>,
     positions: BTreeMap<String, FilePosition>,
+    /// (stream, series key) → (timestamp ms, value).
+    trackers: BTreeMap<(String, u64), (i64, f64)>,
+    /// Request id → first seen (unix seconds).
+    request_ids: BTreeMap<String, i64>,
     audit_key: Option<AuditKey>,
     /// By name.
     tokens: BTreeMap<String, TokenRecord>,
@@ -76,6 +80,15 @@ impl Store for MemoryStore {
             return Ok(());
         }
         let mut inner = self.lock();
+        if let Some(id) = prepared
+            .request_ids
+            .keys()
+            .find(|id| inner.request_ids.contains_key(**id))
+        {
+            return Err(StoreError::DuplicateRequest {
+                id: (*id).to_owned(),
+            });
+        }
         // Check every sum before changing anything, so a failing batch leaves no trace (atomicity).
         let mut sums = Vec::with_capacity(prepared.deltas.len());
         for (&(series, bucket), &(good, total)) in &prepared.deltas {
@@ -104,7 +117,50 @@ impl Store for MemoryStore {
         for (source, position) in prepared.positions {
             inner.positions.insert(source.to_owned(), position.clone());
         }
+        for ((stream, key), t) in prepared.trackers {
+            inner
+                .trackers
+                .insert((stream.to_owned(), key), (t.timestamp_ms, t.value));
+        }
+        for (id, at) in prepared.request_ids {
+            inner.request_ids.insert(id.to_owned(), at);
+        }
         Ok(())
+    }
+
+    async fn tracker_samples(&self, stream: &str) -> Result<Vec<TrackerSample>, StoreError> {
+        Ok(self
+            .lock()
+            .trackers
+            .iter()
+            .filter(|((s, _), _)| s == stream)
+            .map(|((s, key), &(timestamp_ms, value))| TrackerSample {
+                stream: s.clone(),
+                series_key: *key,
+                timestamp_ms,
+                value,
+            })
+            .collect())
+    }
+
+    async fn forget_tracker_samples(
+        &self,
+        stream: &str,
+        before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.trackers.len();
+        inner
+            .trackers
+            .retain(|(s, _), (t, _)| s != stream || *t >= before_ms);
+        Ok((before - inner.trackers.len()) as u64)
+    }
+
+    async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let n = inner.request_ids.len();
+        inner.request_ids.retain(|_, at| *at >= before);
+        Ok((n - inner.request_ids.len()) as u64)
     }
 
     async fn counts(

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend (the default): one file, WAL, `synchronous=FULL`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use crate::control::{validate_alert_states, validate_change, validate_sha256, va
 use crate::{
     prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
     ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TokenRole,
-    GENESIS_MAC,
+    TrackerSample, GENESIS_MAC,
 };
 
 /// One schema change, kept as plain SQL in `migrations/sqlite/`. Versions start at 1 and never skip.
@@ -34,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "api tokens, audit log, alert states, changes",
         sql: include_str!("../migrations/sqlite/0002_tokens_audit_alert_states_changes.sql"),
     },
+    Migration {
+        version: 3,
+        description: "counter trackers and ingest request ids",
+        sql: include_str!("../migrations/sqlite/0003_trackers_and_request_ids.sql"),
+    },
 ];
 
 pub(crate) const LATEST_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -42,6 +48,18 @@ pub(crate) const LATEST_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 /// 65,535), and big enough that statement overhead is amortised.
 const MAX_ROWS_PER_STATEMENT: usize = 1024;
 const COUNTER_COLUMNS: usize = 4;
+
+/// SQLite's default page size, which nines never changes.
+const PAGE_SIZE: u64 = 4096;
+
+/// Series keys are 64-bit hashes; SQLite integers are signed. The bits are kept as they are.
+fn key_to_i64(key: u64) -> i64 {
+    i64::from_ne_bytes(key.to_ne_bytes())
+}
+
+fn key_from_i64(key: i64) -> u64 {
+    u64::from_ne_bytes(key.to_ne_bytes())
+}
 
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,7 +80,15 @@ pub struct SqliteStore {
     upserts: Vec<(usize, Arc<str>)>,
     /// MACs new audit records; control-plane writes fail until it is set.
     audit_key: std::sync::RwLock<Option<AuditKey>>,
+    /// The database's size limit in pages (0: none), applied at the start of every write
+    /// transaction so a change takes effect on whichever pooled connection writes next.
+    max_pages: AtomicU64,
+    /// Whether a limit was ever set (then every write re-applies it, even after it is lifted).
+    limited: AtomicBool,
 }
+
+/// SQLite's own ceiling for `max_page_count`.
+const SQLITE_MAX_PAGES: u64 = 4_294_967_294;
 
 impl SqliteStore {
     /// Opens the database at `path`, creating its directory and the file on first use, and brings the
@@ -99,6 +125,8 @@ impl SqliteStore {
             write_lock: tokio::sync::Mutex::new(()),
             upserts: upsert_statements(),
             audit_key: std::sync::RwLock::new(None),
+            max_pages: AtomicU64::new(0),
+            limited: AtomicBool::new(false),
         };
         if let Err(e) = store.migrate().await {
             store.pool.close().await;
@@ -121,6 +149,40 @@ impl SqliteStore {
             .ok_or(StoreError::NoAuditKey)
     }
 
+    /// Caps the database file at about `max_bytes` (`None`: no cap). Writes that would grow it
+    /// beyond fail with [`StoreError::DiskFull`], exactly as when the disk itself is full, and
+    /// succeed again once the cap is raised; reads are never affected. Space freed inside the
+    /// file is reused first.
+    pub fn set_max_size(&self, max_bytes: Option<u64>) {
+        let pages = max_bytes.map_or(0, |b| (b / PAGE_SIZE).max(1));
+        self.max_pages.store(pages, Ordering::SeqCst);
+        self.limited.store(true, Ordering::SeqCst);
+    }
+
+    /// Opens the write transaction (the caller holds `write_lock`) with the size limit applied.
+    async fn begin_write(
+        &self,
+        operation: &'static str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::query(operation))?;
+        if self.limited.load(Ordering::SeqCst) {
+            let pages = match self.max_pages.load(Ordering::SeqCst) {
+                0 => SQLITE_MAX_PAGES,
+                n => n,
+            };
+            // A literal, not a bind: PRAGMA takes no parameters. `pages` is an integer.
+            sqlx::query(AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query(operation))?;
+        }
+        Ok(tx)
+    }
+
     /// Starts a control-plane write: the writer lock and an IMMEDIATE transaction.
     async fn begin_control(
         &self,
@@ -133,11 +195,7 @@ impl SqliteStore {
         StoreError,
     > {
         let writer = self.write_lock.lock().await;
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::query(operation))?;
+        let tx = self.begin_write(operation).await?;
         Ok((writer, tx))
     }
 
@@ -310,11 +368,22 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let _writer = self.write_lock.lock().await;
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = self.begin_write("starting an ingest transaction").await?;
+
+        // A request id seen before refuses the whole batch (the caller retries the others).
+        for (&id, &at) in &prepared.request_ids {
+            let inserted = sqlx::query(
+                "INSERT INTO ingest_requests (id, first_seen) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
             .await
-            .map_err(StoreError::query("starting an ingest transaction"))?;
+            .map_err(StoreError::query("recording a request id"))?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::DuplicateRequest { id: id.to_owned() });
+            }
+        }
 
         // Resolve series names to ids; a batch holds few distinct series, and the map is sorted by name.
         let mut rows: Vec<[i64; COUNTER_COLUMNS]> = Vec::with_capacity(prepared.deltas.len());
@@ -374,10 +443,7 @@ impl Store for SqliteStore {
                         });
                     }
                 }
-                return Err(StoreError::Query {
-                    operation: "adding counters",
-                    source,
-                });
+                return Err(StoreError::query("adding counters")(source));
             }
             start += n;
         }
@@ -396,6 +462,21 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("recording a file position"))?;
+        }
+
+        for (&(stream, key), t) in &prepared.trackers {
+            sqlx::query(
+                "INSERT INTO counter_trackers (stream, series_key, timestamp_ms, value) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (stream, series_key) DO UPDATE SET \
+                 timestamp_ms = excluded.timestamp_ms, value = excluded.value",
+            )
+            .bind(stream)
+            .bind(key_to_i64(key))
+            .bind(t.timestamp_ms)
+            .bind(t.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("recording a counter tracker sample"))?;
         }
 
         // One commit, one fsync for the whole batch. On any error above, dropping `tx` rolls back.
@@ -438,6 +519,67 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn tracker_samples(&self, stream: &str) -> Result<Vec<TrackerSample>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT series_key, timestamp_ms, value FROM counter_trackers WHERE stream = ? \
+             ORDER BY series_key",
+        )
+        .bind(stream)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading counter tracker samples"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let read = || StoreError::query("reading counter tracker samples");
+            let key: i64 = row.try_get(0).map_err(read())?;
+            out.push(TrackerSample {
+                stream: stream.to_owned(),
+                series_key: key_from_i64(key),
+                timestamp_ms: row.try_get(1).map_err(read())?,
+                value: row.try_get(2).map_err(read())?,
+            });
+        }
+        // Stored as signed integers; callers expect unsigned key order.
+        out.sort_by_key(|t| t.series_key);
+        Ok(out)
+    }
+
+    async fn forget_tracker_samples(
+        &self,
+        stream: &str,
+        before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self
+            .begin_write("forgetting counter tracker samples")
+            .await?;
+        let done =
+            sqlx::query("DELETE FROM counter_trackers WHERE stream = ? AND timestamp_ms < ?")
+                .bind(stream)
+                .bind(before_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("forgetting counter tracker samples"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("forgetting counter tracker samples"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("pruning request ids").await?;
+        let done = sqlx::query("DELETE FROM ingest_requests WHERE first_seen < ?")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pruning request ids"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pruning request ids"))?;
+        Ok(done.rows_affected())
     }
 
     async fn position(&self, source: &str) -> Result<Option<FilePosition>, StoreError> {

@@ -204,6 +204,7 @@ async fn an_overflowing_sum_fails_with_a_message_that_says_so() -> TestResult {
             total,
         }],
         positions: Vec::new(),
+        ..Default::default()
     };
     store.commit_ingest(&delta(store::MAX_COUNT)).await?;
     match store.commit_ingest(&delta(1)).await {
@@ -257,5 +258,53 @@ async fn a_version_1_database_is_migrated_and_keeps_its_data() -> TestResult {
         .await?;
     assert_eq!(store.audit_checkpoint().await?.seq, 1);
     store.close().await?;
+    Ok(())
+}
+
+/// A full disk (here: the database's size cap, which fails writes with the same SQLITE_FULL a
+/// full file system gives) refuses writes with `DiskFull` and nothing half-applied; reads keep
+/// working; writes succeed again once there is room.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&dir.path().join("nines.db")).await?;
+    let small = store::IngestBatch {
+        deltas: vec![store::CounterDelta {
+            series: "full/avail".into(),
+            bucket_start: 0,
+            good: 1,
+            total: 2,
+        }],
+        ..Default::default()
+    };
+    store.commit_ingest(&small).await?;
+    let size = std::fs::metadata(dir.path().join("nines.db"))?.len();
+    store.set_max_size(Some(size.max(4096)));
+    // Far more rows than fit in the pages left.
+    let big = store::IngestBatch {
+        deltas: (0..20_000)
+            .map(|i| store::CounterDelta {
+                series: format!("full/series-{}", i % 50),
+                bucket_start: i * 60,
+                good: 1,
+                total: 1,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let err = store
+        .commit_ingest(&big)
+        .await
+        .err()
+        .ok_or("a write past the cap must fail")?;
+    assert_eq!(err.code(), "store.disk_full", "{err}");
+    assert!(err.is_temporary());
+    assert!(err.to_string().contains("full"), "{err}");
+    assert_eq!(store.series().await?, vec!["full/avail".to_string()]);
+    assert_eq!(store.counts("full/avail", 0, 60).await?[0].total, 2);
+
+    store.set_max_size(None);
+    store.commit_ingest(&big).await?;
+    assert_eq!(store.series().await?.len(), 51);
     Ok(())
 }

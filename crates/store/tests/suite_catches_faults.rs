@@ -9,7 +9,7 @@ use store::conformance::{self, Failure, Fixture, Tamper};
 use store::{
     compute_mac, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, AuditReport, BucketCount,
     Change, ChangeRecord, Checkpoint, FilePosition, IngestBatch, Store, StoreError, TokenRecord,
-    GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
+    TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,10 @@ enum Fault {
     DuplicateTokenNames,
     /// The changes range includes its end.
     ChangesInclusiveEnd,
+    /// Request ids are not remembered: a retry counts twice.
+    IgnoreRequestIds,
+    /// A tracker sample is only written when the series has none yet.
+    TrackerFirstWins,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -55,6 +59,8 @@ struct Data {
     audit: Vec<AuditRecord>,
     changes: Vec<ChangeRecord>,
     alert_states: BTreeMap<(String, String), AlertStateRecord>,
+    trackers: BTreeMap<(String, u64), (i64, f64)>,
+    request_ids: BTreeMap<String, i64>,
 }
 
 impl Data {
@@ -135,6 +141,23 @@ fn validate(batch: &IngestBatch) -> Result<(), StoreError> {
             });
         }
     }
+    if batch
+        .trackers
+        .iter()
+        .any(|t| t.stream.is_empty() || !(t.value >= 0.0 && t.value.is_finite()))
+    {
+        return Err(StoreError::InvalidInput {
+            what: "tracker sample",
+            reason: "invalid",
+        });
+    }
+    let mut ids: Vec<&str> = batch.request_ids.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(StoreError::DuplicateRequest {
+            id: w[0].to_owned(),
+        });
+    }
     Ok(())
 }
 
@@ -173,6 +196,18 @@ impl Store for Naive {
         if self.fault != Fault::NonAtomic {
             validate(batch)?;
         }
+        if self.fault != Fault::IgnoreRequestIds {
+            let seen = self.with(|d| {
+                batch
+                    .request_ids
+                    .iter()
+                    .find(|r| d.request_ids.contains_key(&r.id))
+                    .map(|r| r.id.clone())
+            });
+            if let Some(id) = seen {
+                return Err(StoreError::DuplicateRequest { id });
+            }
+        }
         if self.fault == Fault::LostUpdates {
             // Read, let other tasks run, then write back: concurrent increments get lost.
             let mut copy = self.with(|d| d.counters.clone());
@@ -200,8 +235,54 @@ impl Store for Naive {
                 }
                 d.positions.insert(p.source.clone(), p.clone());
             }
+            for t in &batch.trackers {
+                let key = (t.stream.clone(), t.series_key);
+                if self.fault == Fault::TrackerFirstWins && d.trackers.contains_key(&key) {
+                    continue;
+                }
+                d.trackers.insert(key, (t.timestamp_ms, t.value));
+            }
+            for r in &batch.request_ids {
+                d.request_ids.insert(r.id.clone(), r.at);
+            }
         });
         Ok(())
+    }
+
+    async fn tracker_samples(&self, stream: &str) -> Result<Vec<TrackerSample>, StoreError> {
+        Ok(self.with(|d| {
+            d.trackers
+                .iter()
+                .filter(|((s, _), _)| s == stream)
+                .map(|((s, k), &(timestamp_ms, value))| TrackerSample {
+                    stream: s.clone(),
+                    series_key: *k,
+                    timestamp_ms,
+                    value,
+                })
+                .collect()
+        }))
+    }
+
+    async fn forget_tracker_samples(
+        &self,
+        stream: &str,
+        before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.trackers.len();
+            d.trackers
+                .retain(|(s, _), (t, _)| s != stream || *t >= before_ms);
+            (n - d.trackers.len()) as u64
+        }))
+    }
+
+    async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.request_ids.len();
+            d.request_ids.retain(|_, at| *at >= before);
+            (n - d.request_ids.len()) as u64
+        }))
     }
 
     async fn counts(
@@ -556,6 +637,16 @@ must_fail!(
     invalid_input_is_rejected_whole
 );
 must_fail!(zero_deltas, Fault::KeepZeroDeltas, zero_deltas_are_dropped);
+must_fail!(
+    retries_count_twice,
+    Fault::IgnoreRequestIds,
+    request_ids_refuse_retries
+);
+must_fail!(
+    tracker_keeps_first,
+    Fault::TrackerFirstWins,
+    tracker_samples_upsert_and_persist
+);
 must_fail!(lost_updates, Fault::LostUpdates, concurrent_commits);
 must_fail!(forgets, Fault::ForgetOnReopen, reopen_persists);
 must_fail!(truncates_large_batches, Fault::DropAfter100k, large_batch);
