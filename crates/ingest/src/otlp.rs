@@ -52,6 +52,10 @@ pub enum OtlpError {
     BadProtobuf(String),
     #[error("bad otlp json: {0}")]
     BadJson(String),
+    #[error("bad gzip body: {0}")]
+    BadGzip(String),
+    #[error("the decompressed body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl OtlpError {
@@ -60,6 +64,8 @@ impl OtlpError {
         match self {
             OtlpError::BadProtobuf(_) => "otlp.bad_protobuf",
             OtlpError::BadJson(_) => "otlp.bad_json",
+            OtlpError::BadGzip(_) => "otlp.bad_gzip",
+            OtlpError::TooLarge { .. } => "otlp.too_large",
         }
     }
 }
@@ -75,6 +81,23 @@ fn decode<T: Message + Default + serde::de::DeserializeOwned>(
         Encoding::Json => serde_json::from_slice(body)
             .map_err(|e| OtlpError::BadJson(e.to_string().to_lowercase())),
     }
+}
+
+/// Decompresses a gzip body (`Content-Encoding: gzip`; several members are read one after
+/// the other) of at most `limit` decompressed bytes: a small body that inflates beyond the
+/// limit is refused without inflating the rest.
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, OtlpError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(body)
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| OtlpError::BadGzip(e.to_string().to_lowercase()))?;
+    if out.len() > limit {
+        return Err(OtlpError::TooLarge { limit });
+    }
+    Ok(out)
 }
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error answer.
@@ -536,6 +559,24 @@ impl RemoteWriteClassifier {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+
+    #[test]
+    fn gunzip_is_bounded() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let plain = vec![b'a'; 10_000];
+        enc.write_all(&plain).unwrap_or_else(|e| panic!("{e}"));
+        let gz = enc.finish().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(gunzip(&gz, 10_000), Ok(plain));
+        let e = gunzip(&gz, 9_999).expect_err("over the limit");
+        assert_eq!(e.code(), "otlp.too_large");
+        let e = gunzip(b"not gzip", 100).expect_err("bad");
+        assert_eq!(e.code(), "otlp.bad_gzip");
+        assert_eq!(e.to_string(), e.to_string().to_lowercase());
+        // Truncated.
+        let e = gunzip(&gz[..gz.len() / 2], 100_000).expect_err("truncated");
+        assert_eq!(e.code(), "otlp.bad_gzip");
+    }
 
     #[test]
     fn answers_decode_as_the_otlp_messages() {
