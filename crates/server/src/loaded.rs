@@ -1,7 +1,8 @@
 //! A loaded configuration and the indexes the request paths need. Start-up and reload both
 //! go through [`load`]: an invalid config never replaces a running one.
 
-use ingest::{Classifier, SliMatcher};
+use ingest::otlp::SpanSli;
+use ingest::{Classifier, GoodSeries, SeriesSelector, SeriesSli, SliMatcher};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -47,6 +48,25 @@ pub struct LogTargets {
     pub bucket_seconds: u32,
 }
 
+/// The SLIs fed by counter series (remote-write, or OTLP metrics): [`SeriesSli::sli`] is
+/// the index into `keys`.
+#[derive(Debug, Clone)]
+pub struct SeriesTargets {
+    pub slis: Vec<SeriesSli>,
+    /// Series key (`service/slo`) per SLI index.
+    pub keys: Vec<String>,
+    /// The GCD of the SLOs' bucket widths: every SLO's bucket is a multiple of it.
+    pub bucket_seconds: u32,
+}
+
+/// The SLIs fed by server spans (OTLP traces): [`SpanSli::sli`] is the index into `keys`.
+#[derive(Debug, Clone)]
+pub struct SpanTargets {
+    pub slis: Vec<SpanSli>,
+    pub keys: Vec<String>,
+    pub bucket_seconds: u32,
+}
+
 /// A validated configuration with its indexes.
 pub struct Loaded {
     pub config: spec::Config,
@@ -60,6 +80,12 @@ pub struct Loaded {
     pub events: HashMap<String, Vec<EventTarget>>,
     /// `None` → all access-log SLIs; `Some(service)` → that service's.
     pub logs: BTreeMap<Option<String>, LogTargets>,
+    /// `source: remote_write` SLIs (`POST /api/v1/write`).
+    pub remote_write: Option<SeriesTargets>,
+    /// `source: otlp` SLIs written as metric selectors (`POST /v1/metrics`).
+    pub otlp_metrics: Option<SeriesTargets>,
+    /// `source: otlp` SLIs over server spans (`POST /v1/traces`).
+    pub otlp_traces: Option<SpanTargets>,
 }
 
 impl Loaded {
@@ -110,6 +136,9 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
             logs.insert(service, targets);
         }
     }
+    let remote_write = series_targets(&config, &spec::SourceKind::RemoteWrite)?;
+    let otlp_metrics = series_targets(&config, &spec::SourceKind::Otlp)?;
+    let otlp_traces = span_targets(&config);
     Ok(Loaded {
         config,
         generation,
@@ -117,6 +146,94 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
         by_key,
         events,
         logs,
+        remote_write,
+        otlp_metrics,
+        otlp_traces,
+    })
+}
+
+/// The counter-series SLIs of one source (metric selectors compiled), keyed `service/slo`,
+/// bucketed at the GCD of their widths. `None` without any. The spec checks the selectors
+/// at load; one that still does not compile is reported as a config error at its SLO.
+pub fn series_targets(
+    config: &spec::Config,
+    source: &spec::SourceKind,
+) -> Result<Option<SeriesTargets>, Vec<spec::Diagnostic>> {
+    let mut slis = Vec::new();
+    let mut keys = Vec::new();
+    let mut bucket = 0;
+    let mut diags = Vec::new();
+    for slo in config.slos().filter(|s| &s.sli.source == source) {
+        let spec::SliQuery::Queries { total, good, bad } = &slo.sli.query else {
+            continue;
+        };
+        let compile = |text: &str, field: &str, diags: &mut Vec<spec::Diagnostic>| {
+            SeriesSelector::parse(text)
+                .map_err(|e| {
+                    diags.push(spec::Diagnostic {
+                        file: slo.origin.file.clone(),
+                        line: slo.origin.line,
+                        col: slo.origin.col,
+                        path: format!("sli.{field}"),
+                        message: e.to_string(),
+                    })
+                })
+                .ok()
+        };
+        let total = compile(total, "total", &mut diags);
+        let good = match (good, bad) {
+            (Some(g), _) => compile(g, "good", &mut diags).map(GoodSeries::Good),
+            (None, Some(b)) => compile(b, "bad", &mut diags).map(GoodSeries::Bad),
+            (None, None) => None,
+        };
+        let (Some(total), Some(good)) = (total, good) else {
+            continue;
+        };
+        slis.push(SeriesSli {
+            sli: keys.len(),
+            total,
+            good,
+        });
+        keys.push(slo.spec.key());
+        bucket = gcd(bucket, slo.spec.bucket_seconds);
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SeriesTargets {
+        slis,
+        keys,
+        bucket_seconds: u32::try_from(bucket.max(1)).unwrap_or(60),
+    }))
+}
+
+/// The span SLIs (`source: otlp` with a span selector), keyed `service/slo`, bucketed at the
+/// GCD of their widths. `None` without any.
+pub fn span_targets(config: &spec::Config) -> Option<SpanTargets> {
+    let mut slis = Vec::new();
+    let mut keys = Vec::new();
+    let mut bucket = 0;
+    for slo in config.slos() {
+        if let spec::SliQuery::Spans { total, good } = &slo.sli.query {
+            slis.push(SpanSli {
+                sli: keys.len(),
+                total: total.clone(),
+                good: good.clone(),
+            });
+            keys.push(slo.spec.key());
+            bucket = gcd(bucket, slo.spec.bucket_seconds);
+        }
+    }
+    if keys.is_empty() {
+        return None;
+    }
+    Some(SpanTargets {
+        slis,
+        keys,
+        bucket_seconds: u32::try_from(bucket.max(1)).unwrap_or(60),
     })
 }
 
