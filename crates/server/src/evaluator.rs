@@ -1,7 +1,8 @@
 //! The evaluator: every tick (half a bucket by default) each SLO of the running config is
 //! evaluated from the store, its report kept for the API, and its alert policy's tiers stepped
-//! through an [`slo::AlertStateMachine`]. Alert states live in memory (the store has no table
-//! for them yet); transitions are kept as a bounded history.
+//! through an [`slo::AlertStateMachine`]. With an audit key, every transition is saved in the
+//! store (audited) and the first round after a start restores the saved states, so a firing
+//! alert survives a restart; transitions are kept in memory as a bounded history.
 
 use crate::loaded::{Loaded, SloEntry};
 use crate::state::AppState;
@@ -50,6 +51,66 @@ pub struct EvalState {
     pub history: VecDeque<AlertEvent>,
     /// Completed evaluation rounds.
     pub rounds: u64,
+    /// Saved alert states not yet applied (loaded before the first round), by SLO key.
+    restored: HashMap<String, Vec<store::AlertStateRecord>>,
+    /// When idempotency keys were last pruned.
+    pruned_at: Option<Instant>,
+}
+
+/// How long an `Idempotency-Key` is remembered: a client retrying later counts again.
+pub const REQUEST_ID_RETENTION_SECONDS: i64 = 24 * 3600;
+
+/// Applies saved states to a new state machine; tiers whose severity no longer matches (the
+/// policy changed) start fresh.
+fn restore(machine: &mut AlertStateMachine, saved: &[store::AlertStateRecord]) {
+    for record in saved {
+        let Some((tier, severity)) = record.tier.split_once(':') else {
+            continue;
+        };
+        let (Ok(tier), Some(state)) = (tier.parse::<usize>(), AlertState::parse(&record.state))
+        else {
+            continue;
+        };
+        let severity = match severity {
+            "page" => slo::Severity::Page,
+            "ticket" => slo::Severity::Ticket,
+            _ => continue,
+        };
+        machine.restore(tier, severity, state, record.since);
+    }
+}
+
+/// Loads the saved alert states once, before the first round.
+async fn load_saved_states(state: &AppState) {
+    if state.eval_read().rounds > 0 || !state.persists_control() {
+        return;
+    }
+    match state.store.alert_states().await {
+        Ok(records) => {
+            let mut by_slo: HashMap<String, Vec<store::AlertStateRecord>> = HashMap::new();
+            for r in records {
+                by_slo.entry(r.slo.clone()).or_default().push(r);
+            }
+            state.eval_write().restored = by_slo;
+        }
+        Err(e) => eprintln!("nines serve: could not load saved alert states: {e}"),
+    }
+}
+
+/// Forgets idempotency keys older than the retention, at most once an hour.
+async fn prune_request_ids(state: &AppState) {
+    let due = state
+        .eval_read()
+        .pruned_at
+        .is_none_or(|t| t.elapsed() >= Duration::from_secs(3600));
+    if !due {
+        return;
+    }
+    state.eval_write().pruned_at = Some(Instant::now());
+    let before = crate::now() - REQUEST_ID_RETENTION_SECONDS;
+    if let Err(e) = state.store.prune_request_ids(before).await {
+        eprintln!("nines serve: pruning idempotency keys: {e}");
+    }
 }
 
 /// The default tick: half the smallest bucket, between 1 s and 60 s.
@@ -91,6 +152,8 @@ struct Evaluated {
 /// Evaluates every SLO once at the current time.
 pub async fn evaluate_all(state: &AppState) {
     let started = Instant::now();
+    load_saved_states(state).await;
+    prune_request_ids(state).await;
     let loaded = state.config();
     let now = crate::eval_now();
     let mut results = Vec::with_capacity(loaded.slos.len());
@@ -105,7 +168,8 @@ pub async fn evaluate_all(state: &AppState) {
     }
     let (persist, firing) = {
         let mut persist: Vec<store::AlertStateRecord> = Vec::new();
-        let mut eval = state.eval_write();
+        let mut guard = state.eval_write();
+        let eval = &mut *guard;
         eval.slos.retain(|key, _| loaded.by_key.contains_key(key));
         let mut firing = 0i64;
         for (entry, result) in loaded.slos.iter().zip(results) {
@@ -128,10 +192,14 @@ pub async fn evaluate_all(state: &AppState) {
                         .as_ref()
                         .is_none_or(|a| a.fingerprint != fingerprint)
                     {
+                        let mut machine = AlertStateMachine::new(policy);
+                        if let Some(saved) = eval.restored.remove(&entry.key) {
+                            restore(&mut machine, &saved);
+                        }
                         runtime.alerts = Some(AlertRuntime {
                             policy: policy.clone(),
                             fingerprint,
-                            machine: AlertStateMachine::new(policy),
+                            machine,
                             conditions: Vec::new(),
                         });
                     }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use store::CounterDelta;
+use store::{CounterDelta, IngestBatch, RequestId};
 
 /// Events may be at most this far in the future (clock skew).
 const MAX_FUTURE_SECONDS: i64 = 600;
@@ -278,16 +278,73 @@ fn deltas(increments: Increments) -> Vec<CounterDelta> {
         .collect()
 }
 
-async fn commit(state: &AppState, deltas: Vec<CounterDelta>) -> Result<(), ApiError> {
-    state.committer.commit(deltas).await.map_err(|e| match e {
-        CommitError::Closed => ApiError::unavailable("server.shutting_down", e.to_string()),
-        CommitError::Store(err) => match err.as_ref() {
+/// Commits a request's increments. `Ok(true)` when they were committed now, `Ok(false)` when
+/// the request's idempotency key was committed before (a retry: nothing is counted again).
+pub async fn commit(
+    state: &AppState,
+    deltas: Vec<CounterDelta>,
+    request_id: Option<&str>,
+) -> Result<bool, ApiError> {
+    let batch = IngestBatch {
+        deltas,
+        request_ids: request_id
+            .map(|id| RequestId {
+                id: id.to_string(),
+                at: crate::now(),
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    match state.committer.commit_batch(batch).await {
+        Ok(()) => Ok(true),
+        Err(CommitError::Closed) => Err(ApiError::unavailable(
+            "server.shutting_down",
+            CommitError::Closed.to_string(),
+        )
+        .with_retry_after(1)),
+        Err(CommitError::Store(err)) => match err.as_ref() {
+            store::StoreError::DuplicateRequest { .. } => Ok(false),
             store::StoreError::CounterOverflow { .. } | store::StoreError::InvalidDelta { .. } => {
-                ApiError::unprocessable("events.invalid_counts", err.to_string())
+                Err(ApiError::unprocessable(
+                    "events.invalid_counts",
+                    err.to_string(),
+                ))
             }
-            _ => ApiError::unavailable("store.unavailable", err.to_string()),
+            store::StoreError::DiskFull { .. } => Err(ApiError::unavailable(
+                "store.disk_full",
+                format!("{err}; nothing of this request was stored, retry later"),
+            )
+            .with_retry_after(crate::error::DISK_FULL_RETRY_SECONDS)),
+            _ => {
+                Err(ApiError::unavailable("store.unavailable", err.to_string()).with_retry_after(1))
+            }
         },
-    })
+    }
+}
+
+/// The `Idempotency-Key` header: a client-chosen id (1 to 200 visible ASCII characters) that
+/// makes a retried request count once.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_matches('"'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= store::MAX_REQUEST_ID_LEN
+                && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(|v| Some(v.to_string()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "request.bad_idempotency_key",
+                "Idempotency-Key must be 1 to 200 visible ASCII characters",
+            )
+        })
 }
 
 pub async fn post_events(
@@ -296,6 +353,7 @@ pub async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_json(&headers)?;
+    let request_id = idempotency_key(&headers)?;
     let body = body?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
@@ -325,13 +383,16 @@ pub async fn post_events(
         }
     }
     let increments_n = increments.len();
-    commit(&state, deltas(increments)).await?;
-    state.metrics.count_ingest("events", events.len() as u64, 0);
+    let fresh = commit(&state, deltas(increments), request_id.as_deref()).await?;
+    if fresh {
+        state.metrics.count_ingest("events", events.len() as u64, 0);
+    }
     Ok(Json(json!({
         "accepted": events.len(),
         "matched": matched,
         "unmatched": events.len() as u64 - matched,
         "increments": increments_n,
+        "duplicate": !fresh,
     })))
 }
 
@@ -343,9 +404,11 @@ pub struct LogsQuery {
 
 pub async fn post_logs(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     query: Result<Query<LogsQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let request_id = idempotency_key(&headers)?;
     let Query(query) = query?;
     let body = body?;
     let format = match query.format.as_deref() {
@@ -409,14 +472,17 @@ pub async fn post_logs(
             });
         }
     }
-    commit(&state, out).await?;
-    state
-        .metrics
-        .count_ingest("logs", result.accepted, result.rejected);
+    let fresh = commit(&state, out, request_id.as_deref()).await?;
+    if fresh {
+        state
+            .metrics
+            .count_ingest("logs", result.accepted, result.rejected);
+    }
     Ok(Json(json!({
         "lines": result.lines,
         "accepted": result.accepted,
         "rejected": result.rejected,
         "rejections": rejections,
+        "duplicate": !fresh,
     })))
 }

@@ -37,6 +37,18 @@ impl AlertState {
             AlertState::Resolved => "resolved",
         }
     }
+
+    /// The inverse of [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<AlertState> {
+        [
+            AlertState::Inactive,
+            AlertState::Pending,
+            AlertState::Firing,
+            AlertState::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 /// One change of state of one tier at one step.
@@ -101,6 +113,31 @@ impl AlertStateMachine {
     /// Since when tier `tier` has been pending or firing, or when it resolved.
     pub fn since(&self, tier: usize) -> Option<i64> {
         self.slots.get(tier).map(|s| s.since)
+    }
+
+    /// Puts tier `tier` back into a saved state (after a restart), so a firing alert keeps
+    /// firing without waiting for `for` again and a pending one keeps its start. A saved
+    /// `resolved` becomes inactive. Refused (false) when the tier does not exist or has another
+    /// severity: the policy changed, and the tier starts fresh.
+    pub fn restore(
+        &mut self,
+        tier: usize,
+        severity: Severity,
+        state: AlertState,
+        since: i64,
+    ) -> bool {
+        let Some(slot) = self.slots.get_mut(tier) else {
+            return false;
+        };
+        if slot.severity != severity {
+            return false;
+        }
+        slot.state = match state {
+            AlertState::Resolved => AlertState::Inactive,
+            other => other,
+        };
+        slot.since = since;
+        true
     }
 
     /// Steps every tier to `now` given whether its condition holds (`conditions[i]` for tier
@@ -185,6 +222,35 @@ mod tests {
     }
 
     use AlertState::*;
+
+    #[test]
+    fn restored_states_continue_where_they_left_off() {
+        let mut policy = AlertPolicy::single(
+            Strategy::Multiwindow,
+            vec![tier(Severity::Page, 0), tier(Severity::Ticket, 600)],
+        );
+        policy.inhibit_lower_tiers = false;
+        let mut m = AlertStateMachine::new(&policy);
+        assert!(m.restore(0, Severity::Page, Firing, 100));
+        assert!(m.restore(1, Severity::Ticket, Pending, 50));
+        assert!(!m.restore(1, Severity::Page, Firing, 50), "wrong severity");
+        assert!(!m.restore(2, Severity::Page, Firing, 50), "no such tier");
+        // Still firing: no transition, the start is kept.
+        assert!(m.step(200, &[true, true]).iter().all(|t| t.tier != 0));
+        assert_eq!(m.since(0), Some(100));
+        // The ticket's `for` counts from the restored start: 50 + 600 = 650.
+        assert!(m.step(640, &[true, true]).iter().all(|t| t.tier != 1));
+        let t = m.step(650, &[true, true]);
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].tier, t[0].to), (1, Firing));
+        // A restored firing tier resolves like any other.
+        let t = m.step(700, &[false, true]);
+        assert_eq!((t[0].tier, t[0].to), (0, Resolved));
+        for s in ["inactive", "pending", "firing", "resolved"] {
+            assert_eq!(AlertState::parse(s).map(AlertState::as_str), Some(s));
+        }
+        assert_eq!(AlertState::parse("on fire"), None);
+    }
 
     #[test]
     fn pending_for_then_firing_then_resolved() {
