@@ -88,7 +88,8 @@ struct Attributes<'a> {
     method: &'a str,
     path: &'a str,
     host: Option<&'a str>,
-    status: u16,
+    /// `None` when the event has no `status`: SLIs that judge by status skip it.
+    status: Option<u16>,
     request_time: Option<f64>,
 }
 
@@ -110,11 +111,13 @@ fn attributes(attrs: &Map<String, Value>) -> Result<Attributes<'_>, String> {
         }
     };
     let status = match attrs.get("status") {
-        None | Some(Value::Null) => 0,
-        Some(v) => number(v)
-            .filter(|s| (0.0..=999.0).contains(s) && s.fract() == 0.0)
-            .map(|s| s as u16)
-            .ok_or("attribute `status` must be an integer from 0 to 999")?,
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            number(v)
+                .filter(|s| (0.0..=999.0).contains(s) && s.fract() == 0.0)
+                .map(|s| s as u16)
+                .ok_or("attribute `status` must be an integer from 0 to 999")?,
+        ),
     };
     let mut request_time = None;
     for (name, scale) in [
@@ -242,13 +245,17 @@ fn event_increments(
         method: a.method,
         path: a.path,
         host: a.host,
-        status: a.status,
+        status: a.status.unwrap_or(0),
         request_time: a.request_time,
         bytes: None,
     };
     let mut matched = false;
     for target in loaded.events.get(source).map_or(&[][..], Vec::as_slice) {
-        if !target.matcher.total.matches(&record) {
+        // Without a status, an SLI that selects or judges by status cannot tell: skip it
+        // rather than guess (a missing status is not a success).
+        let needs_status =
+            target.matcher.total.status.is_some() || target.matcher.good.status.is_some();
+        if (needs_status && a.status.is_none()) || !target.matcher.total.matches(&record) {
             continue;
         }
         if let Some(good) = target.matcher.good.classify(&record) {

@@ -17,10 +17,12 @@ async fn attribute_events_reach_the_report() -> anyhow::Result<()> {
     }
     events.push(json!({ "time": t, "source": "checkout", "attributes": { "status": 200, "path": "/health" } }));
     events.push(json!({ "time": t, "source": "nobody", "attributes": { "status": 200 } }));
+    // No status: the availability SLI cannot judge it, the latency SLI can (fast, so good).
+    events.push(json!({ "time": t, "source": "checkout", "attributes": { "latency_ms": 20, "path": "/api/pay" } }));
     let (status, body) = s.post_json("/api/v1/events", &json!(events)).await?;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["accepted"], 12);
-    assert_eq!(body["matched"], 10);
+    assert_eq!(body["accepted"], 13);
+    assert_eq!(body["matched"], 11);
 
     let (status, doc) = s.get_json("/api/v1/slos").await?;
     assert_eq!(status, 200);
@@ -29,9 +31,9 @@ async fn attribute_events_reach_the_report() -> anyhow::Result<()> {
     assert_eq!(a["total"], 10);
     assert!(a["error_budget"]["remaining"].is_number());
     let l = slo(&doc, "checkout/latency").ok_or_else(|| anyhow::anyhow!("missing"))?;
-    // 50..500 ms step 50: <= 300 ms are the first 6.
-    assert_eq!(l["good"], 6);
-    assert_eq!(l["total"], 10);
+    // 50..500 ms step 50: <= 300 ms are the first 6; plus the 20 ms event without a status.
+    assert_eq!(l["good"], 7);
+    assert_eq!(l["total"], 11);
 
     let (status, one) = s.get_json("/api/v1/slos/checkout/availability").await?;
     assert_eq!(status, 200);
