@@ -176,6 +176,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Names of the demo traffic's tokens start with this.
+const DEMO_TOKEN_PREFIX: &str = "demo-traffic-";
+
 /// The demo traffic's own ingest token.
 struct DemoToken {
     name: String,
@@ -188,10 +191,26 @@ impl DemoToken {
         key: &store::AuditKey,
     ) -> anyhow::Result<DemoToken> {
         let store = open_keyed(data_dir, key).await?;
+        let now = jiff::Timestamp::now().as_second();
+        // A demo that was killed (-9) could not revoke its token: do it now, so no demo token
+        // outlives the run that created it by more than one restart.
+        let left_over = store
+            .list_tokens()
+            .await
+            .context("listing tokens")?
+            .into_iter()
+            .filter(|t| t.name.starts_with(DEMO_TOKEN_PREFIX) && t.revoked_at.is_none());
+        for token in left_over {
+            let audit = store::AuditEntry::new(now, "serve", "token.revoke", &token.name)
+                .with_details(serde_json::json!({ "reason": "left over by a demo run that did not stop cleanly" }));
+            store
+                .revoke_token(&token.name, &audit)
+                .await
+                .context("revoking a left-over demo token")?;
+        }
         let secret = store::new_token_secret()?;
         let sha256 = store::token_sha256(&secret);
-        let now = jiff::Timestamp::now().as_second();
-        let name = format!("demo-traffic-{now}-{}", &sha256[..8]);
+        let name = format!("{DEMO_TOKEN_PREFIX}{now}-{}", &sha256[..8]);
         let record = store::TokenRecord {
             name: name.clone(),
             role: store::TokenRole::Ingest,
