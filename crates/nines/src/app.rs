@@ -44,24 +44,14 @@ pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::Store>
     Ok(Arc::new(store))
 }
 
-/// Evaluates one SLO at `at` from its stored counters.
+/// Evaluates one SLO at `at` from its stored counters (the server's function, so the CLI
+/// and the API answer alike).
 pub async fn evaluate(
     store: &dyn store::Store,
     spec: &SloSpec,
     at: i64,
 ) -> anyhow::Result<SloReport> {
-    let from = slo::lookback_start(spec, at)?;
-    let rows = store
-        .counts(&spec.key(), from, at)
-        .await
-        .with_context(|| format!("reading counters of {}", spec.key()))?;
-    let series = slo::Series::for_slo(
-        spec,
-        from,
-        at,
-        rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-    );
-    Ok(slo::evaluate(spec, &series, at)?)
+    Ok(server::evaluator::evaluate_stored(store, spec, at).await?)
 }
 
 /// Every SLO of the config (optionally one service's), in config order.

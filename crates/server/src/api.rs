@@ -69,23 +69,13 @@ fn parse_at(text: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
 
 /// Evaluates one SLO at `at` from the store (the same computation as `nines report`).
 pub async fn evaluate(state: &AppState, entry: &SloEntry, at: i64) -> Result<SloReport, ApiError> {
-    let spec = entry.config.spec.clone();
-    let from = slo::lookback_start(&spec, at)
-        .map_err(|e| ApiError::unprocessable("slo.evaluation_failed", e.to_string()))?;
-    let rows = state.store.counts(&entry.key, from, at).await?;
-    let work = move || {
-        let series = slo::Series::for_slo(
-            &spec,
-            from,
-            at,
-            rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
-        );
-        slo::evaluate(&spec, &series, at)
-    };
-    tokio::task::spawn_blocking(work)
+    crate::evaluator::evaluate_stored(state.store.as_ref(), &entry.config.spec, at)
         .await
-        .map_err(|e| ApiError::internal("internal.task", e.to_string()))?
-        .map_err(|e| ApiError::unprocessable("slo.evaluation_failed", e.to_string()))
+        .map_err(|e| match e {
+            crate::Error::Store(err) => ApiError::from(err),
+            crate::Error::Task(m) => ApiError::internal("internal.task", m),
+            other => ApiError::unprocessable("slo.evaluation_failed", other.to_string()),
+        })
 }
 
 /// The `nines report -o json` document.

@@ -15,6 +15,12 @@ pub enum Error {
     Serve(#[source] std::io::Error),
     #[error("a background task failed: {0}")]
     Task(String),
+    #[error("evaluating {slo}: {source}")]
+    Evaluate {
+        slo: String,
+        #[source]
+        source: slo::Error,
+    },
 }
 
 fn join_diagnostics(diags: &[spec::Diagnostic]) -> String {

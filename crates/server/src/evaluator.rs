@@ -258,6 +258,37 @@ pub async fn evaluate_all(state: &AppState) {
         .observe(started.elapsed().as_secs_f64());
 }
 
+/// Evaluates one SLO at `at` from its stored counters: what `GET /api/v1/slos` and
+/// `nines report` both answer. The maths runs off the async threads.
+pub async fn evaluate_stored(
+    store: &dyn store::Store,
+    spec: &slo::SloSpec,
+    at: i64,
+) -> Result<SloReport, crate::Error> {
+    let failed = |source| crate::Error::Evaluate {
+        slo: spec.key(),
+        source,
+    };
+    let from = slo::lookback_start(spec, at).map_err(failed)?;
+    let rows = store.counts(&spec.key(), from, at).await?;
+    let spec = spec.clone();
+    let work = move || {
+        let series = slo::Series::for_slo(
+            &spec,
+            from,
+            at,
+            rows.into_iter().map(|r| (r.bucket_start, r.good, r.total)),
+        );
+        slo::evaluate(&spec, &series, at).map_err(|source| crate::Error::Evaluate {
+            slo: spec.key(),
+            source,
+        })
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| crate::Error::Task(e.to_string()))?
+}
+
 async fn evaluate_one(state: &AppState, entry: &SloEntry, now: i64) -> Evaluated {
     let spec = entry.config.spec.clone();
     let policy = entry.config.alert_policy.clone();

@@ -1,65 +1,47 @@
-//! The router and its middleware: request metrics, timeouts, panics as JSON 500s, body limits,
-//! and the authorizer hook per route scope.
+//! The router, built from the route table ([`crate::routes`]), and its middleware: request
+//! metrics, timeouts, panics as JSON 500s, body limits, and the authorizer per route scope.
 
+use crate::routes::{BodyLimit, Route, ROUTES};
 use crate::state::AppState;
-use crate::{api, ingest_api, ApiError, Scope};
+use crate::{ApiError, Scope};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The router: every route of [`ROUTES`] with its body limit and, unless it is open, the
+/// authorizer for its scope.
 pub fn router(state: Arc<AppState>) -> Router {
-    let json_limit = DefaultBodyLimit::max(state.settings.max_json_body);
-    let log_limit = DefaultBodyLimit::max(state.settings.max_log_body);
-
-    let read = Router::new()
-        .route("/api/v1/slos", get(api::list_slos))
-        .route("/api/v1/slos/{service}/{slo}", get(api::get_slo))
-        .route("/api/v1/slos/{service}/{slo}/history", get(api::history))
-        .route("/api/v1/alerts", get(api::alerts))
-        .route("/api/v1/gate", get(api::gate))
-        .route("/api/v1/changes", get(api::list_changes))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    let ingest = Router::new()
-        .route(
-            "/api/v1/events",
-            post(ingest_api::post_events).layer(json_limit),
-        )
-        .route("/api/v1/logs", post(ingest_api::post_logs).layer(log_limit))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_ingest,
-        ));
-    let respond = Router::new()
-        .route("/api/v1/changes", post(api::post_change).layer(json_limit))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_respond,
-        ));
-    let admin = Router::new()
-        .route("/-/reload", post(api::reload))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    let open = Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics));
-
-    Router::new()
-        .merge(read)
-        .merge(ingest)
-        .merge(respond)
-        .merge(admin)
-        .merge(open)
-        .fallback(not_found)
+    let mut app = Router::new();
+    for route in ROUTES {
+        app = app.route(route.path, method_router(&state, route));
+    }
+    app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+fn method_router(state: &Arc<AppState>, route: &Route) -> MethodRouter<Arc<AppState>> {
+    let mut handler = (route.handler)(route.method.filter());
+    handler = match route.body {
+        BodyLimit::None => handler,
+        BodyLimit::Json => handler.layer(DefaultBodyLimit::max(state.settings.max_json_body)),
+        BodyLimit::Log => handler.layer(DefaultBodyLimit::max(state.settings.max_log_body)),
+    };
+    match route.scope {
+        None => handler,
+        Some(scope) => handler.route_layer(middleware::from_fn_with_state(
+            (state.clone(), scope),
+            guard,
+        )),
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -145,34 +127,11 @@ async fn authorize(state: &AppState, scope: Scope, mut request: Request, next: N
     }
 }
 
-async fn require_read(
-    State(state): State<Arc<AppState>>,
+/// Authorizes a request for its route's scope.
+async fn guard(
+    State((state, scope)): State<(Arc<AppState>, Scope)>,
     request: Request,
     next: Next,
 ) -> Response {
-    authorize(&state, Scope::Read, request, next).await
-}
-
-async fn require_ingest(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Scope::Ingest, request, next).await
-}
-
-async fn require_respond(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Scope::Respond, request, next).await
-}
-
-async fn require_admin(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, Scope::Admin, request, next).await
+    authorize(&state, scope, request, next).await
 }

@@ -42,6 +42,7 @@ mod http;
 mod ingest_api;
 pub mod loaded;
 pub mod metrics;
+pub mod routes;
 pub mod state;
 
 use std::future::Future;

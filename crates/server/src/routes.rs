@@ -1,0 +1,229 @@
+//! The route table: every route of the server once, with its method, path template, scope and
+//! body limit. [`crate::http::router`] builds the router from it, the route × role test walks
+//! it, and the OpenAPI sync test checks `openapi.yaml` against it, so a route cannot be added
+//! without being authorized, tested and documented.
+
+use crate::state::AppState;
+use crate::{api, ingest_api, telemetry_api, Scope};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use std::sync::Arc;
+
+/// An HTTP method of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    /// Upper case, as on the wire (`GET`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// Lower case, as the key of an OpenAPI path item (`get`).
+    pub fn openapi_key(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Put => "put",
+            Method::Delete => "delete",
+        }
+    }
+
+    pub(crate) fn filter(self) -> MethodFilter {
+        match self {
+            Method::Get => MethodFilter::GET,
+            Method::Post => MethodFilter::POST,
+            Method::Put => MethodFilter::PUT,
+            Method::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The largest request body a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// No body expected: axum's default limit applies.
+    None,
+    /// [`crate::Settings::max_json_body`].
+    Json,
+    /// [`crate::Settings::max_log_body`].
+    Log,
+}
+
+/// One route.
+pub struct Route {
+    pub method: Method,
+    /// The axum path template (`/api/v1/slos/{service}/{slo}`), which is also the OpenAPI one.
+    pub path: &'static str,
+    /// `None` for the open routes (probes, scrapers, the API description): no token, no rate
+    /// limit.
+    pub scope: Option<Scope>,
+    pub body: BodyLimit,
+    /// Builds the method router for `method`'s filter.
+    pub(crate) handler: fn(MethodFilter) -> MethodRouter<Arc<AppState>>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("scope", &self.scope)
+            .field("body", &self.body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every route of the server.
+pub static ROUTES: &[Route] = &[
+    // Open: probes, scrapers and the API description.
+    Route {
+        method: Method::Get,
+        path: "/healthz",
+        scope: None,
+        body: BodyLimit::None,
+        handler: |m| on(m, api::healthz),
+    },
+    Route {
+        method: Method::Get,
+        path: "/readyz",
+        scope: None,
+        body: BodyLimit::None,
+        handler: |m| on(m, api::readyz),
+    },
+    Route {
+        method: Method::Get,
+        path: "/metrics",
+        scope: None,
+        body: BodyLimit::None,
+        handler: |m| on(m, api::metrics),
+    },
+    // Read.
+    Route {
+        method: Method::Get,
+        path: "/api/v1/slos",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::list_slos),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/slos/{service}/{slo}",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::get_slo),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/slos/{service}/{slo}/history",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::history),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/alerts",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::alerts),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/gate",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::gate),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/changes",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::list_changes),
+    },
+    // Ingest. The remote-write and OTLP routes (`POST /api/v1/write`, `/v1/metrics`,
+    // `/v1/traces`, handlers in telemetry_api.rs) belong here too.
+    Route {
+        method: Method::Post,
+        path: "/api/v1/events",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::Json,
+        handler: |m| on(m, ingest_api::post_events),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/logs",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::Log,
+        handler: |m| on(m, ingest_api::post_logs),
+    },
+    // Telemetry (remote-write, OTLP/HTTP): the handlers read and limit their bodies
+    // themselves (`Settings::max_remote_write_body`, after decompression).
+    Route {
+        method: Method::Post,
+        path: "/api/v1/write",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_write),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/metrics",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_metrics),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/traces",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_traces),
+    },
+    // Respond.
+    Route {
+        method: Method::Post,
+        path: "/api/v1/changes",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, api::post_change),
+    },
+    // Admin.
+    Route {
+        method: Method::Post,
+        path: "/-/reload",
+        scope: Some(Scope::Admin),
+        body: BodyLimit::None,
+        handler: |m| on(m, api::reload),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn routes_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for r in ROUTES {
+            assert!(r.path.starts_with('/'), "{r:?}");
+            assert!(seen.insert((r.method, r.path)), "duplicate route {r:?}");
+        }
+    }
+}
