@@ -4,7 +4,7 @@
 //! without being authorized, tested and documented.
 
 use crate::state::AppState;
-use crate::{api, ingest_api, telemetry_api, Scope};
+use crate::{api, ingest_api, Scope};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use std::sync::Arc;
 
@@ -171,29 +171,6 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::Ingest),
         body: BodyLimit::Log,
         handler: |m| on(m, ingest_api::post_logs),
-    },
-    // Telemetry (remote-write, OTLP/HTTP): the handlers read and limit their bodies
-    // themselves (`Settings::max_remote_write_body`, after decompression).
-    Route {
-        method: Method::Post,
-        path: "/api/v1/write",
-        scope: Some(Scope::Ingest),
-        body: BodyLimit::None,
-        handler: |m| on(m, telemetry_api::post_write),
-    },
-    Route {
-        method: Method::Post,
-        path: "/v1/metrics",
-        scope: Some(Scope::Ingest),
-        body: BodyLimit::None,
-        handler: |m| on(m, telemetry_api::post_metrics),
-    },
-    Route {
-        method: Method::Post,
-        path: "/v1/traces",
-        scope: Some(Scope::Ingest),
-        body: BodyLimit::None,
-        handler: |m| on(m, telemetry_api::post_traces),
     },
     // Respond.
     Route {
