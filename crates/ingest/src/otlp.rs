@@ -83,6 +83,26 @@ fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     }
 }
 
+/// Encodes a traces request as protobuf: the inverse of [`decode_traces`], for tests and
+/// forwarding.
+pub fn encode_traces(req: &ExportTraceServiceRequest) -> Vec<u8> {
+    req.encode_to_vec()
+}
+
+/// Encodes a metrics request as protobuf: the inverse of [`decode_metrics`].
+pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Vec<u8> {
+    req.encode_to_vec()
+}
+
+/// Gzip-compresses a body: the inverse of [`gunzip`], for tests and forwarding.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
 /// Decompresses a gzip body (`Content-Encoding: gzip`; several members are read one after
 /// the other) of at most `limit` decompressed bytes: a small body that inflates beyond the
 /// limit is refused without inflating the rest.
@@ -562,11 +582,8 @@ mod tests {
 
     #[test]
     fn gunzip_is_bounded() {
-        use std::io::Write;
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         let plain = vec![b'a'; 10_000];
-        enc.write_all(&plain).unwrap_or_else(|e| panic!("{e}"));
-        let gz = enc.finish().unwrap_or_else(|e| panic!("{e}"));
+        let gz = gzip(&plain);
         assert_eq!(gunzip(&gz, 10_000), Ok(plain));
         let e = gunzip(&gz, 9_999).expect_err("over the limit");
         assert_eq!(e.code(), "otlp.too_large");

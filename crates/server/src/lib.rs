@@ -18,6 +18,8 @@
 //! | `GET /api/v1/changes[?service&from&to]`, `POST /api/v1/changes` | read / respond | deployments and other changes |
 //! | `POST /api/v1/events` | ingest | attribute events and pre-aggregated increments |
 //! | `POST /api/v1/logs?format=combined\|json&service=NAME` | ingest | raw access-log lines |
+//! | `POST /api/v1/write` | ingest | Prometheus remote-write 1.0 (snappy protobuf): 204; 400 `remote_write.*` for bad input, 413, 415, 503 + `Retry-After` when temporary |
+//! | `POST /v1/metrics`, `POST /v1/traces` | ingest | OTLP/HTTP, protobuf or JSON, optionally gzip: 200 with the empty export response; errors as `google.rpc.Status` |
 //! | `POST /-/reload` | admin | reload; 422 `config.invalid` with diagnostics keeps the old config |
 //!
 //! Authentication ([`auth`]): `Authorization: Bearer <token>`, checked against the store's
@@ -44,6 +46,7 @@ pub mod loaded;
 pub mod metrics;
 pub mod routes;
 pub mod state;
+mod telemetry_api;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -112,6 +115,8 @@ pub struct Settings {
     pub max_json_body: usize,
     /// Largest `POST /api/v1/logs` body (default 16 MiB).
     pub max_log_body: usize,
+    /// Largest remote-write or OTLP body once decompressed (default 16 MiB): 413 beyond.
+    pub max_remote_write_body: usize,
     /// Requests taking longer get 503 `request.timeout` (default 30 s).
     pub request_timeout: Duration,
     /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
@@ -133,6 +138,7 @@ impl Settings {
             eval_interval: None,
             max_json_body: 1 << 20,
             max_log_body: 16 << 20,
+            max_remote_write_body: 16 << 20,
             request_timeout: Duration::from_secs(30),
             reload_on_sighup: false,
             authorizer: Arc::new(auth::StoreTokens),

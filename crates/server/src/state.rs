@@ -40,6 +40,9 @@ pub struct AppState {
     ready: AtomicBool,
     /// Requests without a token may read (the listener is on loopback).
     pub anonymous_read: bool,
+    /// The counter trackers of remote-write and OTLP metrics: they live as long as the
+    /// process, across config reloads.
+    pub telemetry: crate::telemetry_api::Telemetry,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             changes: RwLock::new(Vec::new()),
             ready: AtomicBool::new(false),
             anonymous_read,
+            telemetry: crate::telemetry_api::Telemetry::default(),
         }
     }
 

@@ -1,0 +1,629 @@
+//! Telemetry ingestion: Prometheus remote-write 1.0 (`POST /api/v1/write`) and OTLP/HTTP
+//! (`POST /v1/metrics`, `POST /v1/traces`).
+//!
+//! Counter series (remote-write samples, OTLP monotonic sums and histogram counts) become
+//! per-bucket increases with Prometheus semantics (first sample is the baseline, a decrease
+//! is a reset, NaN and the stale marker are skipped) through one [`CounterTracker`] per stream
+//! that lives as long as the process (config reloads keep it). Only series some SLI selects
+//! are tracked.
+//!
+//! Exactly-once across restarts: the tracker's new last samples of the series a request
+//! touched are committed in the same store transaction as the increments they produced, and
+//! restored from the store before a stream's first request. When the commit fails, the
+//! tracker's changes are undone (its journal), so the sender's retry of the same samples
+//! counts again instead of being skipped as out of order. Requests of one stream are
+//! classified and committed one at a time (they still share group commits with other
+//! sources): the store then always holds the tracker state of the last committed increments.
+//!
+//! Increments are fractional (counters may be floats); they are rounded to the nearest
+//! integer per (SLO, bucket) of one request when committed, and `good` is clamped to `total`.
+//! An SLI over counters that grow by fractions per request therefore loses the fractions.
+//!
+//! Answers: remote-write 204, 400 with a stable code for what a retry cannot fix (bad snappy,
+//! bad protobuf, bad labels), 413 over the size limit, 415 for another content type or
+//! encoding, 503 with `Retry-After` only for temporary failures. OTLP 200 with an empty
+//! `Export*ServiceResponse` in the request's encoding; errors carry a `google.rpc.Status`
+//! whose message starts with the stable code. OTLP bodies may be gzip-compressed.
+
+use crate::commit::CommitError;
+use crate::loaded::SeriesTargets;
+use crate::state::AppState;
+use crate::ApiError;
+use axum::body::{Body, HttpBody};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ingest::counter::{CounterTracker, FirstSample, Journal, LastSample, SeriesKey, TrackerState};
+use ingest::otlp::{self, Encoding};
+use ingest::remote_write::{self, RemoteWriteError, WriteRequest};
+use ingest::{RemoteWriteClassifier, SliIncrement};
+use std::pin::Pin;
+use std::sync::Arc;
+use store::{CounterDelta, IngestBatch, TrackerSample};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The tracker stream (and `/metrics` source) of remote-write.
+pub const REMOTE_WRITE: &str = "remote_write";
+/// The tracker stream (and `/metrics` source) of OTLP metrics.
+pub const OTLP_METRICS: &str = "otlp_metrics";
+/// The `/metrics` source of OTLP traces.
+pub const OTLP_TRACES: &str = "otlp_traces";
+
+/// Series tracked per stream at most; samples of further new series are skipped.
+const MAX_TRACKED_SERIES: usize = 1_000_000;
+
+/// What 503 answers ask senders to wait, in seconds (disk full: longer).
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// The process-lifetime state of the counter streams.
+pub struct Telemetry {
+    remote_write: Arc<Mutex<Stream>>,
+    otlp_metrics: Arc<Mutex<Stream>>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Telemetry {
+        Telemetry {
+            remote_write: Arc::new(Mutex::new(Stream::new(REMOTE_WRITE))),
+            otlp_metrics: Arc::new(Mutex::new(Stream::new(OTLP_METRICS))),
+        }
+    }
+}
+
+/// One counter stream: its tracker (inside the classifier) and which config's SLIs it holds.
+struct Stream {
+    name: &'static str,
+    /// Whether the persisted tracker samples were imported.
+    restored: bool,
+    /// The config generation whose SLIs the classifier holds.
+    generation: Option<u64>,
+    classifier: RemoteWriteClassifier,
+}
+
+impl Stream {
+    fn new(name: &'static str) -> Stream {
+        Stream {
+            name,
+            restored: false,
+            generation: None,
+            classifier: RemoteWriteClassifier::new(
+                Vec::new(),
+                CounterTracker::new(60, FirstSample::Baseline, MAX_TRACKED_SERIES),
+            ),
+        }
+    }
+
+    /// Imports the persisted tracker samples once.
+    async fn restore(&mut self, store: &dyn store::Store) -> Result<(), ApiError> {
+        if self.restored {
+            return Ok(());
+        }
+        let samples = store
+            .tracker_samples(self.name)
+            .await
+            .map_err(|e| unavailable("store.unavailable", e.to_string()))?;
+        let state = TrackerState {
+            series: samples
+                .iter()
+                .map(|s| LastSample {
+                    key: SeriesKey(s.series_key),
+                    timestamp_ms: s.timestamp_ms,
+                    value: s.value,
+                })
+                .collect(),
+        };
+        self.classifier.tracker_mut().import(&state);
+        self.restored = true;
+        Ok(())
+    }
+
+    /// Switches to the SLIs of `generation` (after a reload); the tracker is kept.
+    fn configure(&mut self, generation: u64, targets: &SeriesTargets) {
+        if self.generation != Some(generation) {
+            self.classifier.set_slis(targets.slis.clone());
+            self.classifier
+                .tracker_mut()
+                .set_bucket_seconds(targets.bucket_seconds);
+            self.generation = Some(generation);
+        }
+    }
+}
+
+fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::unavailable(code, message).with_retry_after(RETRY_AFTER_SECONDS)
+}
+
+fn too_large(code: &'static str, limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code,
+        format!("the body is larger than the limit of {limit} bytes"),
+    )
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a body of at most `limit` bytes (413 `code` beyond).
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+    code: &'static str,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(code, limit));
+    }
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(limit));
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => break,
+            Some(Err(e)) => {
+                return Err(ApiError::bad_request(
+                    "request.body_unreadable",
+                    format!("reading the body: {e}"),
+                ))
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return Err(too_large(code, limit));
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok(buf)
+}
+
+/// Runs CPU work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal("internal.task", e.to_string()))
+}
+
+/// Rounds per-(SLI, bucket) increments to whole counts, `good` clamped to `total`.
+fn round_deltas(
+    increments: &[SliIncrement],
+    keys: &[String],
+    source: &str,
+) -> Result<Vec<CounterDelta>, ApiError> {
+    let mut out = Vec::with_capacity(increments.len());
+    for inc in increments {
+        let Some(key) = keys.get(inc.sli) else {
+            continue;
+        };
+        let total = inc.total.round();
+        let good = inc.good.round().min(total);
+        if !(total >= 0.0 && good >= 0.0) {
+            continue;
+        }
+        if total >= store::MAX_COUNT as f64 {
+            return Err(ApiError::bad_request(
+                if source == REMOTE_WRITE {
+                    "remote_write.counter_overflow"
+                } else {
+                    "otlp.counter_overflow"
+                },
+                format!("the increase of {key} in one bucket is too large to count"),
+            ));
+        }
+        let (good, total) = (good as u64, total as u64);
+        if total == 0 {
+            continue;
+        }
+        out.push(CounterDelta {
+            series: key.clone(),
+            bucket_start: inc.bucket,
+            good,
+            total,
+        });
+    }
+    Ok(out)
+}
+
+/// Maps a failed commit: the sender's data → 400, anything else is temporary → 503.
+fn commit_error(e: CommitError, source: &str) -> ApiError {
+    match e {
+        CommitError::Closed => unavailable("server.shutting_down", e.to_string()),
+        CommitError::Store(err) => match err.as_ref() {
+            store::StoreError::CounterOverflow { .. }
+            | store::StoreError::InvalidDelta { .. }
+            | store::StoreError::InvalidInput { .. } => ApiError::bad_request(
+                if source == REMOTE_WRITE {
+                    "remote_write.counter_overflow"
+                } else {
+                    "otlp.counter_overflow"
+                },
+                err.to_string(),
+            ),
+            store::StoreError::DiskFull { .. } => {
+                ApiError::unavailable(err.code(), err.to_string())
+                    .with_retry_after(crate::error::DISK_FULL_RETRY_SECONDS)
+            }
+            _ => unavailable(err.code(), err.to_string()),
+        },
+    }
+}
+
+/// Which stream and SLIs a series request goes to.
+fn stream_of(state: &AppState, name: &str) -> Arc<Mutex<Stream>> {
+    if name == REMOTE_WRITE {
+        state.telemetry.remote_write.clone()
+    } else {
+        state.telemetry.otlp_metrics.clone()
+    }
+}
+
+/// Feeds decoded counter series to a stream's classifier and commits the increments together
+/// with the tracker samples they advanced. On any failure the tracker is reverted.
+async fn ingest_series<R: Send + 'static>(
+    state: &Arc<AppState>,
+    name: &'static str,
+    request: R,
+    feed: fn(&mut RemoteWriteClassifier, &R) -> Vec<SliIncrement>,
+) -> Result<(), ApiError> {
+    let loaded = state.config();
+    let targets = if name == REMOTE_WRITE {
+        loaded.remote_write.clone()
+    } else {
+        loaded.otlp_metrics.clone()
+    };
+    let Some(targets) = targets else {
+        // No SLI reads this source: accepted, nothing to count.
+        return Ok(());
+    };
+    let mut guard: OwnedMutexGuard<Stream> = stream_of(state, name).lock_owned().await;
+    guard.restore(state.store.as_ref()).await?;
+    guard.configure(loaded.generation, &targets);
+    let (mut guard, increments, journal) = blocking(move || {
+        let mut guard = guard;
+        guard.classifier.tracker_mut().start_journal();
+        let increments = feed(&mut guard.classifier, &request);
+        let journal = guard.classifier.tracker_mut().take_journal();
+        (guard, increments, journal)
+    })
+    .await?;
+    let deltas = match round_deltas(&increments, &targets.keys, name) {
+        Ok(d) => d,
+        Err(e) => {
+            guard.classifier.tracker_mut().revert(&journal);
+            return Err(e);
+        }
+    };
+    let trackers = tracker_samples(name, &journal);
+    if deltas.is_empty() && trackers.is_empty() {
+        return Ok(());
+    }
+    let batch = IngestBatch {
+        deltas,
+        trackers,
+        ..Default::default()
+    };
+    // The commit runs in its own task holding the stream: a request abandoned by its client
+    // (or the timeout) still reverts the tracker when the commit fails.
+    let committer = state.committer.clone();
+    let task = tokio::spawn(async move {
+        let result = committer.commit_batch(batch).await;
+        if result.is_err() {
+            guard.classifier.tracker_mut().revert(&journal);
+        }
+        drop(guard);
+        result
+    });
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(commit_error(e, name)),
+        Err(e) => Err(ApiError::internal("internal.task", e.to_string())),
+    }
+}
+
+fn tracker_samples(stream: &str, journal: &Journal) -> Vec<TrackerSample> {
+    journal
+        .touched()
+        .into_iter()
+        .map(|s| TrackerSample {
+            stream: stream.to_string(),
+            series_key: s.key.0,
+            timestamp_ms: s.timestamp_ms,
+            value: s.value,
+        })
+        .collect()
+}
+
+/// Checks the labels of every series: non-empty names, no name twice, a metric name.
+fn check_labels(req: &WriteRequest) -> Result<(), String> {
+    for (i, ts) in req.timeseries.iter().enumerate() {
+        let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
+        for l in &ts.labels {
+            if l.name.is_empty() {
+                return Err(format!("series {i} has a label with an empty name"));
+            }
+            if names.contains(&l.name.as_str()) {
+                return Err(format!("series {i} has the label {:?} twice", l.name));
+            }
+            names.push(&l.name);
+        }
+        let named = ts
+            .labels
+            .iter()
+            .any(|l| l.name == ingest::series::METRIC_NAME && !l.value.is_empty());
+        if !named {
+            return Err(format!("series {i} has no metric name (__name__)"));
+        }
+    }
+    Ok(())
+}
+
+fn samples_of(req: &WriteRequest) -> u64 {
+    req.timeseries.iter().map(|t| t.samples.len() as u64).sum()
+}
+
+/// `POST /api/v1/write`: Prometheus remote-write 1.0.
+pub async fn post_write(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match write(&state, &headers, body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn write(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    // Remote-write 1.0 is `application/x-protobuf` (a `proto=` parameter names 2.0's
+    // message, which is refused), snappy block encoding.
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
+    let mut parts = content_type.split(';').map(str::trim);
+    let mime = parts.next().unwrap_or("");
+    let proto = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("proto"))
+        .map(|(_, v)| v.trim().trim_matches('"'));
+    if !mime.eq_ignore_ascii_case("application/x-protobuf")
+        || proto.is_some_and(|p| p != "prometheus.WriteRequest")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "remote_write.unsupported_media_type",
+            format!(
+                "remote-write 1.0 needs Content-Type: application/x-protobuf, got {content_type:?}"
+            ),
+        ));
+    }
+    let encoding = header_str(headers, header::CONTENT_ENCODING).unwrap_or("snappy");
+    if !encoding.trim().eq_ignore_ascii_case("snappy") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "remote_write.unsupported_encoding",
+            format!("remote-write needs Content-Encoding: snappy, got {encoding:?}"),
+        ));
+    }
+    let limit = state.settings.max_remote_write_body;
+    // Snappy's worst case grows the data by a sixth plus a header.
+    let compressed_limit = limit.saturating_add(limit / 6).saturating_add(64);
+    let raw = read_body(headers, body, compressed_limit, "remote_write.too_large").await?;
+    let decoded = blocking(move || {
+        let req = remote_write::decode_write_request(&raw, limit)?;
+        Ok::<_, RemoteWriteError>(req)
+    })
+    .await?;
+    let req = match decoded {
+        Ok(req) => req,
+        Err(e) => {
+            state.metrics.count_ingest(REMOTE_WRITE, 0, 1);
+            let status = match e {
+                RemoteWriteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return Err(ApiError::new(status, e.code(), e.to_string()));
+        }
+    };
+    let samples = samples_of(&req);
+    if let Err(message) = check_labels(&req) {
+        state.metrics.count_ingest(REMOTE_WRITE, 0, samples);
+        return Err(ApiError::bad_request("remote_write.bad_labels", message));
+    }
+    match ingest_series(state, REMOTE_WRITE, req, |c, r| c.classify(r)).await {
+        Ok(()) => {
+            state.metrics.count_ingest(REMOTE_WRITE, samples, 0);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.count_ingest(REMOTE_WRITE, 0, samples);
+            Err(e)
+        }
+    }
+}
+
+/// An OTLP error answer: a `google.rpc.Status` in the request's encoding, its message
+/// prefixed with the stable code.
+fn otlp_error(encoding: Encoding, e: ApiError) -> Response {
+    let rpc = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        otlp::RPC_UNAVAILABLE
+    } else {
+        otlp::RPC_INVALID_ARGUMENT
+    };
+    let body = otlp::encode_status(encoding, rpc, &format!("{}: {}", e.code, e.message));
+    let mut response = (e.status, otlp_content_type(encoding), body).into_response();
+    if let Some(seconds) = e.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn otlp_content_type(encoding: Encoding) -> [(header::HeaderName, &'static str); 1] {
+    [(
+        header::CONTENT_TYPE,
+        match encoding {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        },
+    )]
+}
+
+/// The encoding of an OTLP request, or the 415 error.
+fn otlp_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
+    Encoding::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "otlp.unsupported_media_type",
+            format!(
+                "OTLP/HTTP takes application/x-protobuf or application/json, got {content_type:?}"
+            ),
+        )
+    })
+}
+
+/// Reads an OTLP body, gunzipping it when `Content-Encoding: gzip`; at most
+/// `max_remote_write_body` bytes either way.
+async fn otlp_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = state.settings.max_remote_write_body;
+    let raw = read_body(headers, body, limit, "otlp.too_large").await?;
+    match header_str(headers, header::CONTENT_ENCODING).map(str::trim) {
+        None | Some("") | Some("identity") => Ok(raw),
+        Some(e) if e.eq_ignore_ascii_case("gzip") => blocking(move || otlp::gunzip(&raw, limit))
+            .await?
+            .map_err(|e| match e {
+                otlp::OtlpError::TooLarge { .. } => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+                }
+                _ => ApiError::bad_request(e.code(), e.to_string()),
+            }),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "otlp.unsupported_encoding",
+            format!("Content-Encoding {other:?}: only gzip is supported"),
+        )),
+    }
+}
+
+fn export_ok(encoding: Encoding, rejected_name: &str) -> Response {
+    let body = otlp::encode_export_response(encoding, rejected_name, 0, "");
+    (StatusCode::OK, otlp_content_type(encoding), body).into_response()
+}
+
+/// `POST /v1/metrics`: OTLP metrics; monotonic sums and histogram counts feed the `source:
+/// otlp` SLIs written as metric selectors.
+pub async fn post_metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let encoding = match otlp_encoding(&headers) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    match metrics(&state, &headers, body, encoding).await {
+        Ok(()) => export_ok(encoding, "rejectedDataPoints"),
+        Err(e) => otlp_error(encoding, e),
+    }
+}
+
+async fn metrics(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+) -> Result<(), ApiError> {
+    let raw = otlp_body(state, headers, body).await?;
+    let req = blocking(move || otlp::decode_metrics(&raw, encoding))
+        .await?
+        .map_err(|e| {
+            state.metrics.count_ingest(OTLP_METRICS, 0, 1);
+            ApiError::bad_request(e.code(), e.to_string())
+        })?;
+    let points = otlp::counter_series(&req).len() as u64;
+    match ingest_series(state, OTLP_METRICS, req, |c, r| c.classify_otlp(r)).await {
+        Ok(()) => {
+            state.metrics.count_ingest(OTLP_METRICS, points, 0);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.count_ingest(OTLP_METRICS, 0, points);
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/traces`: OTLP traces; server spans feed the `source: otlp` span SLIs.
+pub async fn post_traces(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let encoding = match otlp_encoding(&headers) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    match traces(&state, &headers, body, encoding).await {
+        Ok(()) => export_ok(encoding, "rejectedSpans"),
+        Err(e) => otlp_error(encoding, e),
+    }
+}
+
+async fn traces(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+) -> Result<(), ApiError> {
+    let raw = otlp_body(state, headers, body).await?;
+    let loaded = state.config();
+    let targets = loaded.otlp_traces.clone();
+    let (spans, increments) = blocking(move || {
+        let req = otlp::decode_traces(&raw, encoding)?;
+        let Some(targets) = targets else {
+            return Ok((count_spans(&req), Vec::new()));
+        };
+        let mut classifier = otlp::SpanClassifier::new(targets.slis, targets.bucket_seconds);
+        let increments = classifier.classify(&req);
+        Ok::<_, otlp::OtlpError>((classifier.stats().spans, increments))
+    })
+    .await?
+    .map_err(|e| {
+        state.metrics.count_ingest(OTLP_TRACES, 0, 1);
+        ApiError::bad_request(e.code(), e.to_string())
+    })?;
+    let keys = loaded
+        .otlp_traces
+        .as_ref()
+        .map_or(&[][..], |t| t.keys.as_slice());
+    let result = match round_deltas(&increments, keys, OTLP_TRACES) {
+        Ok(deltas) => state
+            .committer
+            .commit(deltas)
+            .await
+            .map_err(|e| commit_error(e, OTLP_TRACES)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            state.metrics.count_ingest(OTLP_TRACES, spans, 0);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.count_ingest(OTLP_TRACES, 0, spans);
+            Err(e)
+        }
+    }
+}
+
+fn count_spans(req: &otlp::ExportTraceServiceRequest) -> u64 {
+    req.resource_spans
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter())
+        .map(|ss| ss.spans.len() as u64)
+        .sum()
+}
