@@ -6,6 +6,7 @@
 pub mod alert_state;
 pub mod alerting;
 pub mod backtest;
+pub mod compare;
 pub mod duration;
 pub mod explain;
 pub mod model;
@@ -22,6 +23,7 @@ pub use backtest::{
     backtest, backtest_events, compare_strategies, conditions_at, significant_events, AlertRecord,
     BacktestOptions, BacktestResult, Event, Metrics, ScoredEvent, Stats, TierMetrics,
 };
+pub use compare::{compare, Comparison, Verdict};
 pub use duration::{format_duration, parse_duration};
 pub use explain::{budget_exhaustion_seconds, explain, time_to_fire, TierExplanation};
 pub use model::{Budgeting, CalendarUnit, Exclusion, Objective, SloSpec, Window};
