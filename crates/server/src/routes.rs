@@ -4,9 +4,9 @@
 //! without being authorized, tested and documented.
 
 use crate::state::AppState;
-use crate::{api, ingest_api, Scope};
+use crate::{api, ingest_api, telemetry_api, Scope};
 use axum::routing::{on, MethodFilter, MethodRouter};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// An HTTP method of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,6 +113,13 @@ pub static ROUTES: &[Route] = &[
         body: BodyLimit::None,
         handler: |m| on(m, api::metrics),
     },
+    Route {
+        method: Method::Get,
+        path: "/api/openapi.json",
+        scope: None,
+        body: BodyLimit::None,
+        handler: |m| on(m, api::openapi),
+    },
     // Read.
     Route {
         method: Method::Get,
@@ -135,6 +142,7 @@ pub static ROUTES: &[Route] = &[
         body: BodyLimit::None,
         handler: |m| on(m, api::history),
     },
+
     Route {
         method: Method::Get,
         path: "/api/v1/alerts",
@@ -156,8 +164,7 @@ pub static ROUTES: &[Route] = &[
         body: BodyLimit::None,
         handler: |m| on(m, api::list_changes),
     },
-    // Ingest. The remote-write and OTLP routes (`POST /api/v1/write`, `/v1/metrics`,
-    // `/v1/traces`, handlers in telemetry_api.rs) belong here too.
+    // Ingest.
     Route {
         method: Method::Post,
         path: "/api/v1/events",
@@ -171,6 +178,29 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::Ingest),
         body: BodyLimit::Log,
         handler: |m| on(m, ingest_api::post_logs),
+    },
+    // Telemetry (remote-write, OTLP/HTTP): the handlers read and limit their bodies
+    // themselves (`Settings::max_remote_write_body`, after decompression).
+    Route {
+        method: Method::Post,
+        path: "/api/v1/write",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_write),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/metrics",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_metrics),
+    },
+    Route {
+        method: Method::Post,
+        path: "/v1/traces",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::None,
+        handler: |m| on(m, telemetry_api::post_traces),
     },
     // Respond.
     Route {
@@ -189,6 +219,22 @@ pub static ROUTES: &[Route] = &[
         handler: |m| on(m, api::reload),
     },
 ];
+
+/// The API description as written (OpenAPI 3.0, YAML).
+pub const OPENAPI_YAML: &str = include_str!("../openapi.yaml");
+
+/// The API description as JSON text, converted from [`OPENAPI_YAML`] once. An error names
+/// what is wrong with the embedded YAML (the OpenAPI test keeps it from happening).
+pub fn openapi_json() -> Result<&'static str, &'static str> {
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let doc: serde_json::Value = serde_saphyr::from_str(OPENAPI_YAML)
+            .map_err(|e| format!("openapi.yaml does not parse: {e}"))?;
+        serde_json::to_string(&doc).map_err(|e| format!("openapi.yaml as JSON: {e}"))
+    })
+    .as_deref()
+    .map_err(String::as_str)
+}
 
 #[cfg(test)]
 mod tests {
