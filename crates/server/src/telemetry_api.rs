@@ -627,3 +627,79 @@ fn count_spans(req: &otlp::ExportTraceServiceRequest) -> u64 {
         .map(|ss| ss.spans.len() as u64)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingest::remote_write::{Label, TimeSeries};
+
+    fn inc(sli: usize, bucket: i64, good: f64, total: f64) -> SliIncrement {
+        SliIncrement {
+            sli,
+            bucket,
+            good,
+            total,
+        }
+    }
+
+    #[test]
+    fn increments_round_per_slo_and_bucket_with_good_within_total() {
+        let keys = vec!["a/x".to_string(), "a/y".to_string()];
+        let got = round_deltas(
+            &[
+                inc(0, 60, 0.8, 0.8),   // rounds up
+                inc(0, 120, 0.4, 0.4),  // rounds to nothing: dropped
+                inc(1, 60, 2.5, 2.49),  // good rounds above total: clamped
+                inc(7, 60, 1.0, 1.0),   // unknown SLI index: ignored
+                inc(1, 180, 0.0, 10.0), // all bad
+            ],
+            &keys,
+            REMOTE_WRITE,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(&str, i64, u64, u64)> = got
+            .iter()
+            .map(|d| (d.series.as_str(), d.bucket_start, d.good, d.total))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a/x", 60, 1, 1), ("a/y", 60, 2, 2), ("a/y", 180, 0, 10)]
+        );
+        let e = round_deltas(&[inc(0, 0, 0.0, 1e19)], &keys, REMOTE_WRITE).expect_err("too large");
+        assert_eq!(e.code, "remote_write.counter_overflow");
+    }
+
+    #[test]
+    fn labels_need_names_once_and_a_metric_name() {
+        let req = |labels: &[(&str, &str)]| WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: labels.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+                samples: Vec::new(),
+            }],
+        };
+        assert_eq!(
+            check_labels(&req(&[("__name__", "up"), ("job", "")])),
+            Ok(())
+        );
+        for (labels, want) in [
+            (
+                &[("__name__", "up"), ("", "x")][..],
+                "series 0 has a label with an empty name",
+            ),
+            (
+                &[("__name__", "up"), ("a", "1"), ("a", "2")][..],
+                "series 0 has the label \"a\" twice",
+            ),
+            (
+                &[("job", "x")][..],
+                "series 0 has no metric name (__name__)",
+            ),
+            (
+                &[("__name__", "")][..],
+                "series 0 has no metric name (__name__)",
+            ),
+        ] {
+            assert_eq!(check_labels(&req(labels)), Err(want.to_string()));
+        }
+    }
+}

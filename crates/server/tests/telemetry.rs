@@ -176,6 +176,14 @@ async fn remote_write_counts_increases_resets_and_stale_markers_exactly() {
     let (status, _) = write(&server, &scrape(10, &[("200", 100.0), ("500", 5.0)])).await;
     assert_eq!(status, 204);
     assert!(counts(&store, "checkout/rw").await.is_empty());
+    // A config reload keeps the baselines.
+    let r = server
+        .client
+        .post(server.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     // Second scrape: +60 good, +2 bad in the minute at T0+60.
     let (status, _) = write(&server, &scrape(70, &[("200", 160.0), ("500", 7.0)])).await;
     assert_eq!(status, 204);
