@@ -138,6 +138,8 @@ pub struct CounterTracker {
     max_series: usize,
     last: HashMap<SeriesKey, (i64, f64)>,
     journal: Option<Vec<Change>>,
+    /// The newest timestamp ever accepted or imported (`i64::MIN` before any).
+    newest: i64,
 }
 
 /// The bucket (Unix seconds) holding a millisecond timestamp.
@@ -159,6 +161,7 @@ impl CounterTracker {
             max_series,
             last: HashMap::new(),
             journal: None,
+            newest: i64::MIN,
         }
     }
 
@@ -206,6 +209,12 @@ impl CounterTracker {
             undone += 1;
         }
         undone
+    }
+
+    /// The newest sample timestamp the tracker has accepted or imported; `None` before any.
+    /// Not lowered by [`CounterTracker::revert`] or forgetting.
+    pub fn newest_timestamp(&self) -> Option<i64> {
+        (self.newest != i64::MIN).then_some(self.newest)
     }
 
     /// The last accepted sample of one series.
@@ -272,6 +281,7 @@ impl CounterTracker {
                     return Err(Skip::OutOfOrder);
                 }
                 let before = (*ts, *prev);
+                self.newest = self.newest.max(timestamp_ms);
                 let inc = if value < *prev { value } else { value - *prev };
                 *ts = timestamp_ms;
                 *prev = value;
@@ -281,6 +291,7 @@ impl CounterTracker {
             None if full => Err(Skip::TooManySeries),
             None => {
                 self.last.insert(key, (timestamp_ms, value));
+                self.newest = self.newest.max(timestamp_ms);
                 self.record(key, None, (timestamp_ms, value));
                 match self.first {
                     FirstSample::Baseline => Err(Skip::Baseline),
@@ -320,6 +331,7 @@ impl CounterTracker {
                 continue;
             }
             let full = self.last.len() >= self.max_series;
+            self.newest = self.newest.max(s.timestamp_ms);
             match self.last.get_mut(&s.key) {
                 Some(cur) if cur.0 < s.timestamp_ms => *cur = (s.timestamp_ms, s.value),
                 Some(_) => {}
@@ -496,6 +508,26 @@ mod tests {
         let _ = t.observe(K, 5000, 12.0);
         assert_eq!(t.revert(&mine), 0);
         assert_eq!(t.last_sample(K).map(|s| s.value), Some(12.0));
+    }
+
+    #[test]
+    fn newest_timestamp_follows_accepted_and_imported_samples() {
+        let mut t = CounterTracker::new(60, FirstSample::Baseline, 10);
+        assert_eq!(t.newest_timestamp(), None);
+        let _ = t.observe(K, 5000, 1.0);
+        let _ = t.observe(K, 4000, 1.0); // out of order: ignored
+        let _ = t.observe(SeriesKey(2), 9000, f64::NAN); // not finite: ignored
+        assert_eq!(t.newest_timestamp(), Some(5000));
+        t.import(&TrackerState {
+            series: vec![LastSample {
+                key: SeriesKey(3),
+                timestamp_ms: 7000,
+                value: 2.0,
+            }],
+        });
+        assert_eq!(t.newest_timestamp(), Some(7000));
+        assert_eq!(t.forget_older_than(6000), 1);
+        assert_eq!(t.newest_timestamp(), Some(7000));
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub const OTLP_TRACES: &str = "otlp_traces";
 /// Series tracked per stream at most; samples of further new series are skipped.
 const MAX_TRACKED_SERIES: usize = 1_000_000;
 
+/// A series silent this long (in sample time, behind the newest sample of its stream) is
+/// forgotten, in memory and in the store: label churn (pods, instances) would otherwise fill
+/// the tracker. A forgotten series that comes back starts from a new baseline.
+const FORGET_AFTER_MS: i64 = 24 * 3_600_000;
+
+/// How far sample time advances between two such prunes.
+const PRUNE_EVERY_MS: i64 = 10 * 60_000;
+
 /// What 503 answers ask senders to wait, in seconds (disk full: longer).
 const RETRY_AFTER_SECONDS: u32 = 5;
 
@@ -77,6 +85,8 @@ struct Stream {
     restored: bool,
     /// The config generation whose SLIs the classifier holds.
     generation: Option<u64>,
+    /// The newest sample timestamp at the last prune.
+    pruned_at_ms: Option<i64>,
     classifier: RemoteWriteClassifier,
 }
 
@@ -86,6 +96,7 @@ impl Stream {
             name,
             restored: false,
             generation: None,
+            pruned_at_ms: None,
             classifier: RemoteWriteClassifier::new(
                 Vec::new(),
                 CounterTracker::new(60, FirstSample::Baseline, MAX_TRACKED_SERIES),
@@ -115,6 +126,30 @@ impl Stream {
         self.classifier.tracker_mut().import(&state);
         self.restored = true;
         Ok(())
+    }
+
+    /// Forgets series silent for [`FORGET_AFTER_MS`], at most once per [`PRUNE_EVERY_MS`] of
+    /// sample time: first in the store, then (if that worked) in memory. A failure is left
+    /// for the next prune.
+    async fn prune(&mut self, store: &dyn store::Store) {
+        let Some(newest) = self.classifier.tracker().newest_timestamp() else {
+            return;
+        };
+        if self
+            .pruned_at_ms
+            .is_some_and(|at| newest.saturating_sub(at) < PRUNE_EVERY_MS)
+        {
+            return;
+        }
+        self.pruned_at_ms = Some(newest);
+        let cutoff = newest.saturating_sub(FORGET_AFTER_MS);
+        if store
+            .forget_tracker_samples(self.name, cutoff)
+            .await
+            .is_ok()
+        {
+            self.classifier.tracker_mut().forget_older_than(cutoff);
+        }
     }
 
     /// Switches to the SLIs of `generation` (after a reload); the tracker is kept.
@@ -310,10 +345,13 @@ async fn ingest_series<R: Send + 'static>(
     // The commit runs in its own task holding the stream: a request abandoned by its client
     // (or the timeout) still reverts the tracker when the commit fails.
     let committer = state.committer.clone();
+    let store = state.store.clone();
     let task = tokio::spawn(async move {
         let result = committer.commit_batch(batch).await;
         if result.is_err() {
             guard.classifier.tracker_mut().revert(&journal);
+        } else {
+            guard.prune(store.as_ref()).await;
         }
         drop(guard);
         result

@@ -677,3 +677,54 @@ async fn a_failed_commit_rolls_the_tracker_back_so_the_retry_counts() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn series_silent_for_a_day_are_forgotten_in_memory_and_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path()).await;
+    let server = start(&store, |_| {}).await;
+    let one = |t: i64, code: &str, value: f64| WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label::new("__name__", "http_requests_total"),
+                Label::new("code", code),
+                Label::new("job", "checkout"),
+            ],
+            samples: vec![Sample {
+                value,
+                timestamp: (T0 + t) * 1000,
+            }],
+        }],
+    };
+    let day = 86_400;
+    for req in [
+        one(10, "200", 1.0),
+        one(10, "500", 1.0),
+        one(70, "500", 2.0),
+    ] {
+        assert_eq!(write(&server, &req).await.0, 204);
+    }
+    assert_eq!(
+        store.tracker_samples("remote_write").await.unwrap().len(),
+        2
+    );
+    // The 500 series goes on a day and an hour later; the 200 series has been silent since
+    // T0+10 and is forgotten.
+    assert_eq!(write(&server, &one(day + 3600, "500", 3.0)).await.0, 204);
+    let kept = store.tracker_samples("remote_write").await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].timestamp_ms, (T0 + day + 3600) * 1000);
+    // When it comes back, its first sample is a new baseline.
+    assert_eq!(write(&server, &one(day + 3660, "200", 50.0)).await.0, 204);
+    assert_eq!(write(&server, &one(day + 3720, "200", 52.0)).await.0, 204);
+    let late: Vec<(i64, u64, u64)> = store
+        .counts("checkout/rw", T0 + day, T0 + 2 * day)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.bucket_start - T0 - day, b.good, b.total))
+        .collect();
+    assert_eq!(late, vec![(3600, 0, 1), (3720, 2, 2)]);
+    assert_eq!(counts(&store, "checkout/rw").await, vec![(60, 0, 1)]);
+    server.stop().await.unwrap();
+}
