@@ -135,7 +135,6 @@ pub static ROUTES: &[Route] = &[
         body: BodyLimit::None,
         handler: |m| on(m, api::history),
     },
-
     Route {
         method: Method::Get,
         path: "/api/v1/alerts",
