@@ -315,52 +315,51 @@ async fn ingest_series<R: Send + 'static>(
         // No SLI reads this source: accepted, nothing to count.
         return Ok(());
     };
-    let mut guard: OwnedMutexGuard<Stream> = stream_of(state, name).lock_owned().await;
-    guard.restore(state.store.as_ref()).await?;
-    guard.configure(loaded.generation, &targets);
-    let (mut guard, increments, journal) = blocking(move || {
-        let mut guard = guard;
-        guard.classifier.tracker_mut().start_journal();
-        let increments = feed(&mut guard.classifier, &request);
-        let journal = guard.classifier.tracker_mut().take_journal();
-        (guard, increments, journal)
-    })
-    .await?;
-    let deltas = match round_deltas(&increments, &targets.keys, name) {
-        Ok(d) => d,
-        Err(e) => {
-            guard.classifier.tracker_mut().revert(&journal);
-            return Err(e);
-        }
-    };
-    let trackers = tracker_samples(name, &journal);
-    if deltas.is_empty() && trackers.is_empty() {
-        return Ok(());
-    }
-    let batch = IngestBatch {
-        deltas,
-        trackers,
-        ..Default::default()
-    };
-    // The commit runs in its own task holding the stream: a request abandoned by its client
-    // (or the timeout) still reverts the tracker when the commit fails.
-    let committer = state.committer.clone();
-    let store = state.store.clone();
+    // Everything from taking the stream to committing (or reverting) runs in its own task: a
+    // request abandoned by its client or the timeout never leaves the tracker advanced past
+    // increments that were not committed.
+    let state = state.clone();
     let task = tokio::spawn(async move {
-        let result = committer.commit_batch(batch).await;
-        if result.is_err() {
-            guard.classifier.tracker_mut().revert(&journal);
-        } else {
-            guard.prune(store.as_ref()).await;
+        let mut guard: OwnedMutexGuard<Stream> = stream_of(&state, name).lock_owned().await;
+        guard.restore(state.store.as_ref()).await?;
+        guard.configure(loaded.generation, &targets);
+        let (mut guard, increments, journal) = blocking(move || {
+            let mut guard = guard;
+            guard.classifier.tracker_mut().start_journal();
+            let increments = feed(&mut guard.classifier, &request);
+            let journal = guard.classifier.tracker_mut().take_journal();
+            (guard, increments, journal)
+        })
+        .await?;
+        let deltas = match round_deltas(&increments, &targets.keys, name) {
+            Ok(d) => d,
+            Err(e) => {
+                guard.classifier.tracker_mut().revert(&journal);
+                return Err(e);
+            }
+        };
+        let trackers = tracker_samples(name, &journal);
+        if deltas.is_empty() && trackers.is_empty() {
+            return Ok(());
         }
-        drop(guard);
-        result
+        let batch = IngestBatch {
+            deltas,
+            trackers,
+            ..Default::default()
+        };
+        match state.committer.commit_batch(batch).await {
+            Ok(()) => {
+                guard.prune(state.store.as_ref()).await;
+                Ok(())
+            }
+            Err(e) => {
+                guard.classifier.tracker_mut().revert(&journal);
+                Err(commit_error(e, name))
+            }
+        }
     });
-    match task.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(commit_error(e, name)),
-        Err(e) => Err(ApiError::internal("internal.task", e.to_string())),
-    }
+    task.await
+        .map_err(|e| ApiError::internal("internal.task", e.to_string()))?
 }
 
 fn tracker_samples(stream: &str, journal: &Journal) -> Vec<TrackerSample> {
