@@ -49,6 +49,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// The OpenAPI document (`openapi.yaml`, served as JSON).
+pub async fn openapi() -> Response {
+    match crate::routes::openapi_json() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(message) => ApiError::internal("internal.openapi", message).into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct AtQuery {
     at: Option<String>,
