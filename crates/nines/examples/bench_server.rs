@@ -15,7 +15,7 @@
 //!   waiting for it (no coordinated omission). Reports percentiles.
 //! * `rw-gen` writes snappy-compressed remote-write requests shaped like a Prometheus sender's:
 //!   `series` counters `http_requests_total{job,instance,handler,method,code}` split into
-//!   `shards` (as Prometheus' queue manager does), each request one scrape of one shard's
+//!   `shards` by a hash (as Prometheus' queue manager does), each request one scrape of one shard's
 //!   series, scrapes `interval_ms` apart and ending now, counters growing with a reset now and
 //!   then. Files: DIR/shard-S/NNNNNN.pb.snappy plus DIR/summary.txt.
 //! * `rw-post` posts every file of DIR to URL (`/api/v1/write` of nines or of Prometheus with
@@ -437,8 +437,8 @@ fn rw_gen(args: &[String]) -> anyhow::Result<()> {
             *v += increase(i, k);
         }
         for s in 0..shards {
-            let timeseries: Vec<TimeSeries> = (s..series)
-                .step_by(shards)
+            let timeseries: Vec<TimeSeries> = (0..series)
+                .filter(|&i| shard_of(i, shards) == s)
                 .map(|i| TimeSeries {
                     labels: series_labels(i),
                     samples: vec![Sample {
@@ -463,6 +463,15 @@ fn rw_gen(args: &[String]) -> anyhow::Result<()> {
     std::fs::write(dir.join("summary.txt"), &summary)?;
     print!("RESULT rw-gen {summary}");
     Ok(())
+}
+
+/// The shard of series `i`: a hash of it, as Prometheus shards by a hash of the labels (so
+/// every shard carries every job, and no shard is all selected or all skipped).
+fn shard_of(i: usize, shards: usize) -> usize {
+    let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % shards as u64) as usize
 }
 
 fn file_name(dir: &Path, shard: usize, k: usize) -> PathBuf {
