@@ -87,6 +87,55 @@ pub struct SqliteStore {
     limited: AtomicBool,
 }
 
+/// A write transaction on its own pooled connection, begun and committed with plain SQL.
+///
+/// Not sqlx's `Transaction`: when SQLite rolls a transaction back by itself (SQLITE_FULL may,
+/// also at COMMIT), sqlx's ROLLBACK fails and the pooled connection stays marked as inside a
+/// transaction, so every later write on it fails. A `WriteTx` dropped without a successful
+/// commit closes its connection instead of returning it to the pool; closing rolls back
+/// whatever is left.
+pub(crate) struct WriteTx {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("COMMIT").execute(&mut *self).await?;
+        // Committed: the connection is clean and goes back to the pool.
+        drop(self.conn.take());
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+
+    fn deref(&self) -> &Self::Target {
+        // `conn` is only taken by `commit`, which consumes the WriteTx.
+        match &self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a WriteTx is used after its commit"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a WriteTx is used after its commit"),
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 /// SQLite's own ceiling for `max_page_count`.
 const SQLITE_MAX_PAGES: u64 = 4_294_967_294;
 
@@ -160,13 +209,15 @@ impl SqliteStore {
     }
 
     /// Opens the write transaction (the caller holds `write_lock`) with the size limit applied.
-    async fn begin_write(
-        &self,
-        operation: &'static str,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        let mut tx = self
+    async fn begin_write(&self, operation: &'static str) -> Result<WriteTx, StoreError> {
+        let conn = self
             .pool
-            .begin_with("BEGIN IMMEDIATE")
+            .acquire()
+            .await
+            .map_err(StoreError::query(operation))?;
+        let mut tx = WriteTx { conn: Some(conn) };
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::query(operation))?;
         if self.limited.load(Ordering::SeqCst) {
@@ -187,13 +238,7 @@ impl SqliteStore {
     async fn begin_control(
         &self,
         operation: &'static str,
-    ) -> Result<
-        (
-            tokio::sync::MutexGuard<'_, ()>,
-            sqlx::Transaction<'static, sqlx::Sqlite>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, WriteTx), StoreError> {
         let writer = self.write_lock.lock().await;
         let tx = self.begin_write(operation).await?;
         Ok((writer, tx))

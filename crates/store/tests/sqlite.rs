@@ -306,5 +306,38 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() -> TestResult {
     store.set_max_size(None);
     store.commit_ingest(&big).await?;
     assert_eq!(store.series().await?.len(), 51);
+    // Every pooled connection still writes: none is left stuck inside the failed transaction
+    // (SQLite may roll back by itself on SQLITE_FULL, also at COMMIT). Small writes fill the
+    // cap here, so some fail while committing.
+    let size = std::fs::metadata(dir.path().join("nines.db"))?.len();
+    for round in 0..3i64 {
+        store.set_max_size(Some(size + 8192));
+        let mut failed = 0;
+        for i in 0..400 {
+            let one = store::IngestBatch {
+                deltas: vec![store::CounterDelta {
+                    series: format!("fill/{round}/{i}"),
+                    bucket_start: 0,
+                    good: 1,
+                    total: 1,
+                }],
+                ..Default::default()
+            };
+            if store.commit_ingest(&one).await.is_err() {
+                failed += 1;
+                if failed == 5 {
+                    break;
+                }
+            }
+        }
+        assert!(failed > 0, "round {round}: the cap was never reached");
+        store.set_max_size(None);
+        for i in 0..12 {
+            store
+                .commit_ingest(&small)
+                .await
+                .map_err(|e| format!("round {round}, write {i} after the disk-full error: {e}"))?;
+        }
+    }
     Ok(())
 }
