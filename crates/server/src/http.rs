@@ -1,24 +1,31 @@
 //! The router, built from the route table ([`crate::routes`]), and its middleware: request
-//! metrics, timeouts, panics as JSON 500s, body limits, and the authorizer per route scope.
+//! metrics, timeouts, panics as JSON 500s, body limits, and per route scope the authorizer
+//! and the caller's rate limit ([`crate::ratelimit`]).
 
+use crate::ratelimit::{Caller, Class, RateLimiter, Refused};
 use crate::routes::{BodyLimit, Route, ROUTES};
 use crate::state::AppState;
 use crate::{ApiError, Scope};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The router: every route of [`ROUTES`] with its body limit and, unless it is open, the
 /// authorizer for its scope.
 pub fn router(state: Arc<AppState>) -> Router {
+    let limiter = Arc::new(RateLimiter::new(
+        state.settings.rate_limit,
+        state.settings.ingest_rate_limit,
+    ));
     let mut app = Router::new();
     for route in ROUTES {
-        app = app.route(route.path, method_router(&state, route));
+        app = app.route(route.path, method_router(&state, &limiter, route));
     }
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -28,7 +35,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn method_router(state: &Arc<AppState>, route: &Route) -> MethodRouter<Arc<AppState>> {
+fn method_router(
+    state: &Arc<AppState>,
+    limiter: &Arc<RateLimiter>,
+    route: &Route,
+) -> MethodRouter<Arc<AppState>> {
     let mut handler = (route.handler)(route.method.filter());
     handler = match route.body {
         BodyLimit::None => handler,
@@ -38,7 +49,11 @@ fn method_router(state: &Arc<AppState>, route: &Route) -> MethodRouter<Arc<AppSt
     match route.scope {
         None => handler,
         Some(scope) => handler.route_layer(middleware::from_fn_with_state(
-            (state.clone(), scope),
+            Guard {
+                state: state.clone(),
+                scope,
+                limiter: limiter.clone(),
+            },
             guard,
         )),
     }
@@ -97,7 +112,22 @@ async fn timeout(State(state): State<Arc<AppState>>, request: Request, next: Nex
     }
 }
 
-async fn authorize(state: &AppState, scope: Scope, mut request: Request, next: Next) -> Response {
+/// What the guard of a route that needs a token holds.
+#[derive(Clone)]
+struct Guard {
+    state: Arc<AppState>,
+    scope: Scope,
+    limiter: Arc<RateLimiter>,
+}
+
+/// Authorizes a request for its route's scope, then takes it from the caller's rate limit:
+/// the token's bucket, or the client address's when there is no valid token.
+async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let Guard {
+        state,
+        scope,
+        limiter,
+    } = guard;
     let verdict = state
         .settings
         .authorizer
@@ -108,6 +138,22 @@ async fn authorize(state: &AppState, scope: Scope, mut request: Request, next: N
             state.anonymous_read,
         )
         .await;
+    let caller = match &verdict {
+        Ok(principal) if principal.role.is_some() => Caller::Token(principal.name.clone()),
+        _ => Caller::Address(
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
+        ),
+    };
+    let class = match scope {
+        Scope::Ingest => Class::Ingest,
+        Scope::Read | Scope::Respond | Scope::Admin => Class::Api,
+    };
+    if let Err(refused) = limiter.check(class, &caller, Instant::now()) {
+        return rate_limited(&state, class, &caller, refused);
+    }
     match verdict {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
@@ -117,21 +163,41 @@ async fn authorize(state: &AppState, scope: Scope, mut request: Request, next: N
             let challenge = e.status == StatusCode::UNAUTHORIZED;
             let mut response = e.into_response();
             if challenge {
-                response.headers_mut().insert(
-                    axum::http::header::WWW_AUTHENTICATE,
-                    axum::http::HeaderValue::from_static("Bearer"),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             response
         }
     }
 }
 
-/// Authorizes a request for its route's scope.
-async fn guard(
-    State((state, scope)): State<(Arc<AppState>, Scope)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    authorize(&state, scope, request, next).await
+/// 429 `request.rate_limited` with `Retry-After`, counted in `/metrics`.
+fn rate_limited(state: &AppState, class: Class, caller: &Caller, refused: Refused) -> Response {
+    let class_name = match class {
+        Class::Api => "api",
+        Class::Ingest => "ingest",
+    };
+    state
+        .metrics
+        .rate_limited
+        .get_or_create(&crate::metrics::ClassLabels {
+            class: class_name.to_string(),
+        })
+        .inc();
+    let seconds = refused.retry_after_seconds;
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "request.rate_limited",
+        format!(
+            "{caller} is over its {class_name} rate limit ({}): retry in {seconds} s",
+            refused.limit
+        ),
+    )
+    .with_details(serde_json::json!({ "retry_after_seconds": seconds }))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }

@@ -44,6 +44,7 @@ mod http;
 mod ingest_api;
 pub mod loaded;
 pub mod metrics;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 mod telemetry_api;
@@ -127,6 +128,12 @@ pub struct Settings {
     /// audited in the same transaction); without it they are kept in memory only, because the
     /// store refuses unaudited control-plane writes.
     pub audit_key: Option<store::AuditKey>,
+    /// Requests per caller (token name; client IP without a valid token) to read, respond and
+    /// admin routes; `None` is unlimited (default [`ratelimit::RateLimit::DEFAULT`]).
+    pub rate_limit: Option<ratelimit::RateLimit>,
+    /// The same for ingest routes, a separate budget (default
+    /// [`ratelimit::RateLimit::DEFAULT_INGEST`]).
+    pub ingest_rate_limit: Option<ratelimit::RateLimit>,
 }
 
 impl Settings {
@@ -143,6 +150,8 @@ impl Settings {
             reload_on_sighup: false,
             authorizer: Arc::new(auth::StoreTokens),
             audit_key: None,
+            rate_limit: Some(ratelimit::RateLimit::DEFAULT),
+            ingest_rate_limit: Some(ratelimit::RateLimit::DEFAULT_INGEST),
         }
     }
 }
@@ -216,6 +225,8 @@ pub async fn run(
 
     let app = http::router(state.clone());
     let ready_state = state.clone();
+    // The client address keys the rate limit of callers without a token.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -20,6 +20,12 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    /// `api` or `ingest`: the rate-limit budget.
+    pub class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: String,
 }
@@ -38,6 +44,7 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub rate_limited: Family<ClassLabels, Counter>,
     pub ingest_records: Family<EndpointLabels, Counter>,
     pub ingest_rejected: Family<EndpointLabels, Counter>,
     pub commits: Family<OutcomeLabels, Counter>,
@@ -65,6 +72,12 @@ impl Metrics {
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_histogram,
             );
+        let rate_limited = Family::<ClassLabels, Counter>::default();
+        registry.register(
+            "http_rate_limited",
+            "Requests refused with 429 because the caller's rate limit was reached, by budget",
+            rate_limited.clone(),
+        );
         let ingest_records = Family::<EndpointLabels, Counter>::default();
         let ingest_rejected = Family::<EndpointLabels, Counter>::default();
         let commits = Family::<OutcomeLabels, Counter>::default();
@@ -145,6 +158,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            rate_limited,
             ingest_records,
             ingest_rejected,
             commits,
