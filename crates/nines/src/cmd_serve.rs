@@ -72,8 +72,58 @@ pub struct Args {
     /// Evaluator tick, e.g. 30s [default: half the smallest bucket].
     #[arg(long, value_parser = parse_duration)]
     eval_interval: Option<Duration>,
+    /// Requests per caller (token, or client address without one) to read, respond and admin
+    /// routes: `50/s`, `3000/m`, `50/s,burst=100` (burst defaults to twice the rate per
+    /// second), or `off` [default: 1000/s,burst=2000].
+    #[arg(long, value_parser = parse_rate_limit, value_name = "RATE")]
+    rate_limit: Option<RateLimitArg>,
+    /// The same for ingest routes, a separate budget [default: 20000/s,burst=40000].
+    #[arg(long, value_parser = parse_rate_limit, value_name = "RATE")]
+    ingest_rate_limit: Option<RateLimitArg>,
     #[command(flatten)]
     audit: crate::cmd_token::AuditKeyArgs,
+}
+
+/// A `--rate-limit` value: a limit, or `None` for `off`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RateLimitArg(Option<server::ratelimit::RateLimit>);
+
+fn parse_rate_limit(text: &str) -> Result<RateLimitArg, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(RateLimitArg(None));
+    }
+    let usage = || format!("{text:?}: expected like 50/s, 3000/m, 50/s,burst=100 or off");
+    let (rate, burst) = match text.split_once(',') {
+        Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+        None => (text, None),
+    };
+    let (number, seconds) = match rate.split_once('/') {
+        Some((n, "s")) => (n, 1.0),
+        Some((n, "m")) => (n, 60.0),
+        Some((n, "h")) => (n, 3600.0),
+        Some(_) => return Err(usage()),
+        None => (rate, 1.0),
+    };
+    let per_second = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .ok_or_else(usage)?
+        / seconds;
+    let burst = match burst {
+        None => (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+        Some(b) => b
+            .strip_prefix("burst=")
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(usage)?,
+    };
+    Ok(RateLimitArg(Some(server::ratelimit::RateLimit {
+        per_second,
+        burst,
+    })))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -108,6 +158,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     settings.max_log_body = args.max_log_body_bytes;
     settings.request_timeout = args.request_timeout;
     settings.eval_interval = args.eval_interval;
+    if let Some(RateLimitArg(limit)) = args.rate_limit {
+        settings.rate_limit = limit;
+    }
+    if let Some(RateLimitArg(limit)) = args.ingest_rate_limit {
+        settings.ingest_rate_limit = limit;
+    }
     settings.reload_on_sighup = true;
     // Changes and alert states are stored, audited, with the same key `nines token` uses.
     let audit_key = args.audit.load(&data_dir)?;
@@ -444,6 +500,31 @@ async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch:
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rate_limit_flags() {
+        use super::{parse_rate_limit, RateLimitArg};
+        use server::ratelimit::RateLimit;
+        let limit = |per_second, burst| Ok(RateLimitArg(Some(RateLimit { per_second, burst })));
+        assert_eq!(parse_rate_limit("off"), Ok(RateLimitArg(None)));
+        assert_eq!(parse_rate_limit("50/s"), limit(50.0, 100));
+        assert_eq!(parse_rate_limit("50"), limit(50.0, 100));
+        assert_eq!(parse_rate_limit("50/s,burst=7"), limit(50.0, 7));
+        assert_eq!(parse_rate_limit("120/m"), limit(2.0, 4));
+        assert_eq!(parse_rate_limit("1/h"), limit(1.0 / 3600.0, 1));
+        for bad in [
+            "",
+            "0/s",
+            "-1/s",
+            "x/s",
+            "5/d",
+            "5/s,burst=0",
+            "5/s,bust=3",
+            "NaN/s",
+        ] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]
