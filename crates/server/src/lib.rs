@@ -5,11 +5,14 @@
 //! diagnostics and the old one keeps running. Every write is acknowledged only after its
 //! increments are committed (see [`commit`]).
 //!
-//! Routes (JSON; errors are `{"error": {"code", "message", "details"?}}` with a stable code):
+//! Routes (JSON; errors are `{"error": {"code", "message", "details"?}}` with a stable code).
+//! They are one table, [`routes::ROUTES`], that builds the router and that the tests walk
+//! (every route × every role; every route in `openapi.yaml` and back):
 //!
 //! | route | scope | |
 //! |---|---|---|
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open (no token, for probes and scrapers) | liveness, readiness (store reachable, first evaluation done), OpenMetrics text |
+//! | `GET /api/openapi.json` | open | the OpenAPI 3.0 description of every route (`openapi.yaml`) |
 //! | `GET /api/v1/slos[?at&service]` | read | the `nines report -o json` document |
 //! | `GET /api/v1/slos/{service}/{slo}[?at]` | read | one report plus its alert tiers |
 //! | `GET /api/v1/slos/{service}/{slo}/history?from&to&step` | read | SLI, budget remaining, burn rates as series |
@@ -28,6 +31,11 @@
 //! `auth.invalid_token` with `WWW-Authenticate: Bearer`, 403 `auth.forbidden`. Requests
 //! without a token may read only when the listener is on loopback (logged at start-up);
 //! they may never write.
+//!
+//! Rate limits ([`ratelimit`]): a token bucket per caller (token name; client IP without a
+//! valid token) and class (ingest, everything else), [`Settings::rate_limit`] and
+//! [`Settings::ingest_rate_limit`]. Over it: 429 `request.rate_limited` with `Retry-After`.
+//! Open routes are never limited.
 //!
 //! Hooks for what other parts add: [`Authorizer`] (called with each route's [`Scope`]),
 //! [`Settings::audit_key`] (control-plane writes go to the store, audited), and

@@ -1,5 +1,5 @@
 //! The route table: every route of the server once, with its method, path template, scope and
-//! body limit. [`crate::http::router`] builds the router from it, the route × role test walks
+//! body limit. `http::router` builds the router from it, the route × role test walks
 //! it, and the OpenAPI sync test checks `openapi.yaml` against it, so a route cannot be added
 //! without being authorized, tested and documented.
 
