@@ -1,0 +1,85 @@
+//! The pure core of nines' notifications, compatible with Prometheus Alertmanager.
+//!
+//! Nothing here does IO, reads a clock or spawns a task: every function that needs "now" takes
+//! it as a parameter, and every decision is a value the server stores (in the same transaction
+//! as the state change that causes it) and acts on.
+//!
+//! Map of the modules:
+//!
+//! - [`labels`]: [`LabelSet`] (sorted), [`Fingerprint`] — FNV-1a 64 exactly as Alertmanager's.
+//! - [`matcher`]: `=`, `!=`, `=~`, `!~` matchers (anchored regexes) from the `matchers:` string
+//!   syntax, legacy `match`/`match_re` and API v2 `{name, value, isRegex, isEqual}`.
+//! - [`duration`]: Prometheus durations (`1h30m`).
+//! - [`config`]: Alertmanager's configuration (the nines config's `alertmanager:` key):
+//!   global, route tree, receivers, inhibit rules, time intervals, validated with field paths.
+//! - [`route`]: the routing tree — which routes (receiver, grouping, timings) an alert takes,
+//!   group labels and Alertmanager's group key.
+//! - [`alert`]: an alert and the API v2 defaults (`startsAt`, `endsAt` as a lease).
+//! - [`inhibit`]: whether a firing alert inhibits another.
+//! - [`silence`]: silences, their state at `now`, and create/update/expire as pure functions.
+//! - [`timeinterval`]: mute/active time intervals and weekly maintenance windows in a zone.
+//! - [`webhook`]: the version-4 webhook payload and Standard Webhooks signatures.
+//! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
+//!   flapping, resolution).
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod config;
+pub mod duration;
+pub mod group;
+pub mod inhibit;
+pub mod labels;
+pub mod matcher;
+pub mod reader;
+pub mod route;
+pub mod silence;
+pub mod timeinterval;
+pub mod webhook;
+
+pub use alert::{Alert, AlertStatus, PostableAlert};
+pub use config::{AlertmanagerConfig, Receiver};
+pub use duration::{format_duration, parse_duration};
+pub use group::{GroupAlert, GroupOptions, GroupState, Notification, Step};
+pub use inhibit::{inhibited_by, InhibitRule};
+pub use labels::{fingerprint, Fingerprint, LabelSet};
+pub use matcher::{ApiMatcher, MatchOp, Matcher, Matchers};
+pub use reader::ConfigIssue;
+pub use route::{Route, RoutePath};
+pub use silence::{PostableSilence, Silence, SilenceChange, SilenceState};
+pub use timeinterval::{NamedTimeInterval, TimeInterval, WeeklyWindow};
+pub use webhook::{sign_standard_webhook, WebhookMessage};
+
+/// Errors of the notification core.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("invalid matcher {input:?}: {reason}")]
+    Matcher { input: String, reason: String },
+    #[error("invalid regex {pattern:?}: {reason}")]
+    Regex { pattern: String, reason: String },
+    #[error("invalid duration {0:?}: expected a Prometheus duration such as 30s, 5m or 1h30m")]
+    Duration(String),
+    #[error("invalid fingerprint {0:?}: expected 16 hex digits")]
+    Fingerprint(String),
+    #[error("invalid yaml: {0}")]
+    Yaml(String),
+    #[error("{}", join_issues(.0))]
+    Config(Vec<ConfigIssue>),
+    #[error("invalid alert: {0}")]
+    Alert(String),
+    #[error("invalid silence: {0}")]
+    Silence(String),
+    #[error("silence {0} not found")]
+    SilenceNotFound(String),
+    #[error("silence {0} already expired")]
+    SilenceExpired(String),
+    #[error("invalid webhook secret: {0}")]
+    Secret(String),
+}
+
+fn join_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
