@@ -9,7 +9,9 @@
 //! - never notified: when something fires;
 //! - something fires that was not in the last notification;
 //! - everything resolved and the last notification had firing alerts (the resolution);
-//! - with `send_resolved`, an alert resolved that the last notification did not report;
+//! - with `send_resolved`, an alert the last notification reported firing has resolved (unlike
+//!   Alertmanager, an alert that fired and resolved between two flushes is no reason to
+//!   notify: the receiver never heard of it);
 //! - otherwise when `repeat_interval` has passed since the last notification.
 //!
 //! nines adds: acknowledged alerts are left out of notifications and never repeat, but their

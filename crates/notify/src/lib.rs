@@ -17,6 +17,8 @@
 //! - [`alert`]: an alert and the API v2 defaults (`startsAt`, `endsAt` as a lease).
 //! - [`inhibit`]: whether a firing alert inhibits another.
 //! - [`silence`]: silences, their state at `now`, and create/update/expire as pure functions.
+//! - [`status`]: what suppresses an alert now (silences, inhibition, maintenance windows) and
+//!   the API v2 alert shape.
 //! - [`timeinterval`]: mute/active time intervals and weekly maintenance windows in a zone.
 //! - [`webhook`]: the version-4 webhook payload and Standard Webhooks signatures.
 //! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
@@ -33,6 +35,7 @@ pub mod matcher;
 pub mod reader;
 pub mod route;
 pub mod silence;
+pub mod status;
 pub mod timeinterval;
 pub mod webhook;
 
@@ -45,7 +48,8 @@ pub use labels::{fingerprint, Fingerprint, LabelSet};
 pub use matcher::{ApiMatcher, MatchOp, Matcher, Matchers};
 pub use reader::ConfigIssue;
 pub use route::{Route, RoutePath};
-pub use silence::{PostableSilence, Silence, SilenceChange, SilenceState};
+pub use silence::{silenced, PostableSilence, Silence, SilenceChange, SilenceState};
+pub use status::{suppression, GettableAlert, Suppression};
 pub use timeinterval::{NamedTimeInterval, TimeInterval, WeeklyWindow};
 pub use webhook::{sign_standard_webhook, WebhookMessage};
 

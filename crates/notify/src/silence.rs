@@ -66,6 +66,11 @@ impl Silence {
     }
 }
 
+/// Whether any silence mutes `labels` at `now`.
+pub fn silenced(silences: &[Silence], labels: &LabelSet, now: Timestamp) -> bool {
+    silences.iter().any(|s| s.silences(labels, now))
+}
+
 /// The ids of the silences muting `labels` at `now`.
 pub fn silenced_by<'a>(silences: &'a [Silence], labels: &LabelSet, now: Timestamp) -> Vec<&'a str> {
     silences
@@ -271,6 +276,8 @@ mod tests {
         assert!(s.silences(&disk, ts("2024-01-01T13:00:00Z")));
         assert!(!s.silences(&cpu, ts("2024-01-01T13:00:00Z")));
         assert!(!s.silences(&disk, ts("2024-01-01T14:00:00Z")));
+        assert!(silenced(std::slice::from_ref(&s), &disk, ts(NOW)));
+        assert!(!silenced(std::slice::from_ref(&s), &cpu, ts(NOW)));
         assert_eq!(silenced_by(&[s], &disk, ts(NOW)), ["s1"]);
     }
 
