@@ -21,6 +21,8 @@
 //!   the API v2 alert shape.
 //! - [`timeinterval`]: mute/active time intervals and weekly maintenance windows in a zone.
 //! - [`webhook`]: the version-4 webhook payload and Standard Webhooks signatures.
+//! - [`receivers`]: default PagerDuty (Events API v2, dedup key per group) and Slack bodies,
+//!   and Alertmanager's default subject line.
 //! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
 //!   flapping, resolution).
 #![forbid(unsafe_code)]
@@ -33,6 +35,7 @@ pub mod inhibit;
 pub mod labels;
 pub mod matcher;
 pub mod reader;
+pub mod receivers;
 pub mod route;
 pub mod silence;
 pub mod status;
