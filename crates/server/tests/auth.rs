@@ -13,6 +13,8 @@ enum Body {
     None,
     Json(serde_json::Value),
     Ndjson(String),
+    /// Snappy-compressed protobuf (remote-write).
+    Snappy(Vec<u8>),
 }
 
 /// A request to `route` that succeeds when the caller is allowed: its concrete path and body,
@@ -52,6 +54,12 @@ fn example(route: &Route) -> (String, Body, bool) {
             Some((path.to_string(), Body::None))
         }
         (Method::Post, "/-/reload") => Some((route.path.to_string(), Body::None)),
+        // An empty WriteRequest: snappy's block format of zero bytes is one zero byte.
+        (Method::Post, "/api/v1/write") => Some((route.path.to_string(), Body::Snappy(vec![0]))),
+        // Empty OTLP/HTTP JSON exports.
+        (Method::Post, "/v1/metrics" | "/v1/traces") => {
+            Some((route.path.to_string(), Body::Json(json!({}))))
+        }
         _ => None,
     };
     match known {
@@ -105,6 +113,11 @@ async fn every_route_by_every_role() -> anyhow::Result<()> {
                 Body::Ndjson(text) => req
                     .header("content-type", "application/x-ndjson")
                     .body(text),
+                Body::Snappy(bytes) => req
+                    .header("content-type", "application/x-protobuf")
+                    .header("content-encoding", "snappy")
+                    .header("x-prometheus-remote-write-version", "0.1.0")
+                    .body(bytes),
                 Body::None => req,
             };
             let r = req.send().await?;
