@@ -24,12 +24,14 @@ impl AlertStatus {
 }
 
 /// A normalised alert: both timestamps set; `ends_at` is a lease renewed by each re-send.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Alert {
     pub labels: LabelSet,
     pub annotations: LabelSet,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    #[serde(rename = "generatorURL")]
     pub generator_url: String,
 }
 
@@ -148,6 +150,11 @@ mod tests {
         assert_eq!(r.starts_at, ts("2024-01-01T11:00:00Z"));
         assert!(r.is_resolved(now));
         assert_eq!(r.generator_url, "http://p/g");
+        // Stored as JSON in the API's field names.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["generatorURL"], "http://p/g");
+        assert_eq!(json["endsAt"], "2024-01-01T11:00:00Z");
+        assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), r);
     }
 
     #[test]

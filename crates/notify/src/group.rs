@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::labels::Fingerprint;
 
@@ -51,8 +52,10 @@ pub struct GroupAlert {
     pub starts_at: Timestamp,
 }
 
-/// What the group last did; persisted by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the group last did; persisted by the server (serde), one per group key and receiver
+/// integration — as Alertmanager's notification log, since `send_resolved` differs between
+/// integrations of one receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupState {
     pub next_flush: Timestamp,
     pub last_notified: Option<Timestamp>,
@@ -63,7 +66,7 @@ pub struct GroupState {
 }
 
 /// A notification to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     /// Firing, not acknowledged.
     pub firing: Vec<Fingerprint>,
@@ -200,8 +203,8 @@ impl GroupState {
     }
 }
 
-/// Flap detection over an alert's firing/resolved transitions.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Flap detection over an alert's firing/resolved transitions (persisted with the alert).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlapHistory {
     pub last_firing: Option<bool>,
     /// Times of state changes, oldest first.
@@ -280,6 +283,16 @@ mod tests {
         let first = s.step(&alerts, t(30), &o);
         assert_eq!(first.notification.as_ref().unwrap().firing, fps(&[1]));
         assert_eq!(first.wake_at, t(330));
+        // The state survives a restart as JSON.
+        let json = serde_json::to_string(&first.state).unwrap();
+        assert_eq!(
+            serde_json::from_str::<GroupState>(&json).unwrap(),
+            first.state
+        );
+        assert!(
+            json.contains(r#""notified_firing":["0000000000000001"]"#),
+            "{json}"
+        );
         // Nothing new at the next interval.
         let quiet = first.state.step(&alerts, t(330), &o);
         assert_eq!(quiet.notification, None);

@@ -49,6 +49,19 @@ impl Silence {
         self.state(now) == SilenceState::Active && self.matchers.matches(labels)
     }
 
+    /// From the API v2 shape (also how the server can persist silences as JSON).
+    pub fn from_api(g: &GettableSilence) -> Result<Silence, Error> {
+        Ok(Silence {
+            id: g.id.clone(),
+            matchers: Matchers::from_api(&g.matchers).map_err(|e| Error::Silence(e.to_string()))?,
+            starts_at: g.starts_at,
+            ends_at: g.ends_at,
+            updated_at: g.updated_at,
+            created_by: g.created_by.clone(),
+            comment: g.comment.clone(),
+        })
+    }
+
     /// The API v2 `GettableSilence`.
     pub fn to_api(&self, now: Timestamp) -> GettableSilence {
         GettableSilence {
@@ -411,5 +424,7 @@ mod tests {
         assert_eq!(json["matchers"][0]["isEqual"], true);
         assert_eq!(json["createdBy"], "ana");
         assert_eq!(json["startsAt"], "2024-01-01T12:00:00Z");
+        let back: GettableSilence = serde_json::from_value(json).unwrap();
+        assert_eq!(Silence::from_api(&back).unwrap(), s);
     }
 }
