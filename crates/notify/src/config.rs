@@ -667,8 +667,9 @@ fn read_route(value: &Value, path: &str, parent: Option<&Route>, issues: &mut Is
     let mut matchers = Matchers(matchers);
     matchers.sort();
 
-    let group_by = if o.has("group_by") {
-        let labels = o.str_list("group_by", issues);
+    // As in Alertmanager, a missing or empty `group_by` inherits the parent's.
+    let labels = o.str_list("group_by", issues);
+    let group_by = if !labels.is_empty() {
         if labels.iter().any(|(l, _)| l == "...") {
             if labels.len() > 1 {
                 issues.push(
@@ -720,6 +721,7 @@ fn read_route(value: &Value, path: &str, parent: Option<&Route>, issues: &mut Is
     let mut route = Route {
         receiver: o
             .str("receiver", issues)
+            .filter(|r| !r.is_empty())
             .unwrap_or(inherited.receiver.clone()),
         group_by,
         group_wait,
@@ -994,6 +996,16 @@ maintenance_windows:
         let night: jiff::Timestamp = "2024-01-13T21:30:00Z".parse().unwrap();
         assert_eq!(cfg.in_maintenance(&labels, night), ["db-patching"]);
         assert!(cfg.in_maintenance(&labels, wednesday).is_empty());
+    }
+
+    #[test]
+    fn empty_group_by_and_receiver_inherit() {
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            "route:\n  receiver: a\n  group_by: ['...']\n  routes: [{group_by: [], receiver: '', matchers: ['x=\"1\"']}]\nreceivers: [{name: a}]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.route.routes[0].group_by, GroupBy::All);
+        assert_eq!(cfg.route.routes[0].receiver, "a");
     }
 
     #[test]

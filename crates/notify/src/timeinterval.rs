@@ -302,12 +302,13 @@ impl WeeklyWindow {
 
     /// The instant the window starts on `date` (a time in a DST gap moves forward).
     fn start_on(&self, date: Date) -> Option<Timestamp> {
-        let (h, m) = (
-            (self.start_minute / 60) as i8,
-            (self.start_minute % 60) as i8,
-        );
-        let dt = date.at(h, m, 0, 0);
-        self.location.to_ambiguous_timestamp(dt).compatible().ok()
+        let h = i8::try_from(self.start_minute / 60).ok()?;
+        let m = i8::try_from(self.start_minute % 60).ok()?;
+        let time = jiff::civil::Time::new(h, m, 0, 0).ok()?;
+        self.location
+            .to_ambiguous_timestamp(date.to_datetime(time))
+            .compatible()
+            .ok()
     }
 }
 
