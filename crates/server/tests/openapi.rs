@@ -278,6 +278,41 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<
     }
 }
 
+#[test]
+fn the_shape_check_finds_mismatches() -> anyhow::Result<()> {
+    let doc = document()?;
+    let schema = response_schema(&doc, Method::Get, "/api/v1/gate", 200)?;
+    let good = serde_json::json!({
+        "slo": "a/b", "allowed": true, "status": "ok", "budget_remaining": 1.0,
+        "sli": null, "reason": "fine", "at": "2026-01-01T00:00:00Z"
+    });
+    let mut errors = Vec::new();
+    check(&doc, schema, &good, "$", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut bad = good.clone();
+    bad["allowed"] = serde_json::json!("yes");
+    bad["status"] = serde_json::json!("fine");
+    if let Some(map) = bad.as_object_mut() {
+        map.remove("reason");
+    }
+    check(&doc, schema, &bad, "$", &mut errors);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    let error = response_schema(&doc, Method::Get, "/api/v1/gate", 400)?;
+    let mut errors = Vec::new();
+    check(
+        &doc,
+        error,
+        &serde_json::json!({ "code": "x.y" }),
+        "$",
+        &mut errors,
+    );
+    assert!(
+        !errors.is_empty(),
+        "an error without the envelope must not pass"
+    );
+    Ok(())
+}
+
 /// The JSON schema of `status` for `method path` in the document.
 fn response_schema<'a>(
     doc: &'a Value,
