@@ -132,7 +132,7 @@ const MONTHS: [&str; 12] = [
 /// `HH:MM` with 00:00..=24:00 → minute of day.
 fn parse_clock(s: &str) -> Option<u16> {
     let (h, m) = s.split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+    if h.len() != 2 || m.len() != 2 {
         return None;
     }
     let h: u16 = h.parse().ok()?;
@@ -217,15 +217,21 @@ pub(crate) fn read_interval(value: &Value, path: &str, issues: &mut Issues) -> T
             (Ok(a), Ok(b))
                 if a != 0 && b != 0 && (-31..=31).contains(&a) && (-31..=31).contains(&b) =>
             {
-                // Best effort for mixed signs: a month of 30 days.
+                // As Alertmanager: a negative start needs a negative end, and a range that is
+                // empty even in the shortest month (28 days) is refused.
                 let norm = |d: i8| {
                     if d < 0 {
-                        30 + i16::from(d)
+                        28 + i16::from(d)
                     } else {
                         i16::from(d)
                     }
                 };
-                if norm(a) > norm(b) {
+                if a < 0 && b > 0 {
+                    issues.push(
+                        &p,
+                        format!("end day must be negative if start day is negative in {s:?}"),
+                    );
+                } else if norm(a) > norm(b) {
                     issues.push(&p, format!("start day cannot be after end day in {s:?}"));
                 } else {
                     ti.days_of_month.push((a, b));
@@ -449,6 +455,16 @@ mod tests {
             ["t.weekdays[0]: start day cannot be after end day in \"friday:monday\""]
         );
         assert_eq!(issues_of("days_of_month: ['0']\n").len(), 1);
+        assert_eq!(
+            issues_of("days_of_month: ['-1:5']\n"),
+            ["t.days_of_month[0]: end day must be negative if start day is negative in \"-1:5\""]
+        );
+        assert_eq!(issues_of("days_of_month: ['1:-1', '-3:-1']\n").len(), 0);
+        assert_eq!(issues_of("days_of_month: ['27:-3']\n").len(), 1);
+        assert_eq!(
+            issues_of("times: [{start_time: '9:00', end_time: '17:00'}]\n"),
+            ["t.times[0].start_time: invalid time \"9:00\": expected HH:MM"]
+        );
         assert_eq!(
             issues_of("location: Mars/Base\n"),
             ["t.location: unknown time zone \"Mars/Base\""]
