@@ -14,6 +14,7 @@
 //!   global, route tree, receivers, inhibit rules, time intervals, validated with field paths.
 //! - [`route`]: the routing tree — which routes (receiver, grouping, timings) an alert takes,
 //!   group labels and Alertmanager's group key.
+//! - [`dispatch`]: alerts into aggregation groups (route × group labels) with their keys.
 //! - [`alert`]: an alert and the API v2 defaults (`startsAt`, `endsAt` as a lease).
 //! - [`inhibit`]: whether a firing alert inhibits another.
 //! - [`silence`]: silences, their state at `now`, and create/update/expire as pure functions.
@@ -29,6 +30,7 @@
 
 pub mod alert;
 pub mod config;
+pub mod dispatch;
 pub mod duration;
 pub mod group;
 pub mod inhibit;
@@ -44,6 +46,7 @@ pub mod webhook;
 
 pub use alert::{Alert, AlertStatus, PostableAlert};
 pub use config::{AlertmanagerConfig, Receiver};
+pub use dispatch::{group_alerts, Group};
 pub use duration::{format_duration, parse_duration};
 pub use group::{GroupAlert, GroupOptions, GroupState, Notification, Step};
 pub use inhibit::{inhibited_by, InhibitRule};
