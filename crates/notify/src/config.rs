@@ -999,6 +999,23 @@ maintenance_windows:
     }
 
     #[test]
+    fn yaml_anchors_are_resolved() {
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            "x-hook: &hook {url: 'http://h/x', max_alerts: 5}\nroute: {receiver: a}\nreceivers:\n  - {name: a, webhook_configs: [*hook]}\n",
+        );
+        // `x-hook` is not an Alertmanager key: refused like any unknown top-level key.
+        assert_eq!(
+            cfg.unwrap_err().to_string(),
+            "alertmanager.x-hook: unknown field"
+        );
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            "route: {receiver: a}\nreceivers:\n  - {name: a, webhook_configs: [&hook {url: 'http://h/x', max_alerts: 5}]}\n  - {name: b, webhook_configs: [*hook]}\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.receivers[1].webhook_configs[0].max_alerts, 5);
+    }
+
+    #[test]
     fn empty_group_by_and_receiver_inherit() {
         let cfg = AlertmanagerConfig::from_yaml_str(
             "route:\n  receiver: a\n  group_by: ['...']\n  routes: [{group_by: [], receiver: '', matchers: ['x=\"1\"']}]\nreceivers: [{name: a}]\n",
