@@ -523,7 +523,13 @@ fn serve_refuses_anonymous_writes_and_says_when_reads_are_open() -> anyhow::Resu
             break;
         }
     }
-    std::thread::spawn(move || for _ in lines {});
+    // Collect the rest of standard error: refused requests are logged there.
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
     let rt = tokio::runtime::Runtime::new()?;
     let client = reqwest::Client::new();
     let (read, write) = rt.block_on(async {
@@ -543,10 +549,14 @@ fn serve_refuses_anonymous_writes_and_says_when_reads_are_open() -> anyhow::Resu
             .as_u16();
         anyhow::Ok((read, write))
     })?;
+    // The refusal is logged with its route, status and stable code.
+    let logged = std::iter::from_fn(|| log_rx.recv_timeout(Duration::from_secs(5)).ok())
+        .find(|l| l.contains("refused POST /api/v1/events → 401 auth.missing_token"));
     child.kill()?;
     child.wait()?;
     assert!(announced, "no start-up line about anonymous reads");
     assert_eq!(read, 200);
     assert_eq!(write, 401);
+    assert!(logged.is_some(), "the refused write was not logged");
     Ok(())
 }

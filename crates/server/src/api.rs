@@ -63,7 +63,7 @@ pub struct AtQuery {
     service: Option<String>,
 }
 
-fn parse_at(text: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn parse_at(text: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
     match text {
         None | Some("") | Some("now") => Ok(None),
         Some(t) => crate::parse_time(t).map(Some).ok_or_else(|| {
@@ -118,7 +118,7 @@ pub async fn list_slos(
         .map_err(|e| ApiError::internal("internal.encode", e.to_string()))
 }
 
-fn find<'l>(
+pub(crate) fn find<'l>(
     loaded: &'l crate::loaded::Loaded,
     service: &str,
     slo: &str,

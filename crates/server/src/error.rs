@@ -31,6 +31,13 @@ fn join_diagnostics(diags: &[spec::Diagnostic]) -> String {
         .join("\n")
 }
 
+/// Attached to every error response, so the request log can say which error it was.
+#[derive(Debug, Clone)]
+pub struct ErrorInfo {
+    pub code: &'static str,
+    pub message: String,
+}
+
 /// An error answer of the API. `code` is part of the interface: clients match on it.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -104,6 +111,11 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
+        // For the request log (see `http::observe`): which error, without parsing the body.
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            message: self.message.clone(),
+        });
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -46,6 +46,7 @@
 mod api;
 pub mod auth;
 pub mod commit;
+mod compare_api;
 mod error;
 pub mod evaluator;
 mod http;
@@ -53,6 +54,7 @@ mod ingest_api;
 pub mod loaded;
 pub mod metrics;
 pub mod ratelimit;
+pub mod reqlog;
 pub mod routes;
 pub mod state;
 mod telemetry_api;

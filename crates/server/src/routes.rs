@@ -4,7 +4,7 @@
 //! without being authorized, tested and documented.
 
 use crate::state::AppState;
-use crate::{api, ingest_api, telemetry_api, Scope};
+use crate::{api, compare_api, ingest_api, telemetry_api, Scope};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use std::sync::{Arc, OnceLock};
 
@@ -141,6 +141,13 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::Read),
         body: BodyLimit::None,
         handler: |m| on(m, api::history),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/slos/{service}/{slo}/compare",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, compare_api::compare),
     },
     Route {
         method: Method::Get,

@@ -43,6 +43,8 @@ pub struct AppState {
     /// The counter trackers of remote-write and OTLP metrics: they live as long as the
     /// process, across config reloads.
     pub telemetry: crate::telemetry_api::Telemetry,
+    /// Refused requests, logged at a bounded rate.
+    pub request_log: crate::reqlog::RequestLog,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             anonymous_read,
             telemetry: crate::telemetry_api::Telemetry::default(),
+            request_log: crate::reqlog::RequestLog::default(),
         }
     }
 

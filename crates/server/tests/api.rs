@@ -460,3 +460,73 @@ async fn changes_and_alert_states_persist_with_an_audit_key() -> anyhow::Result<
     s.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn compare_before_and_after_a_change() -> anyhow::Result<()> {
+    let s = TestServer::start().await?;
+    let now = server::now();
+    // A deploy two hours ago: 0.1% errors in the hour before, 5% in the hour after.
+    let deploy = (now - 7200) / 60 * 60 + 30;
+    let (status, change) = s
+        .post_json(
+            "/api/v1/changes",
+            &json!({ "service": "checkout", "version": "v2", "time": deploy }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{change}");
+    let id = change["id"].as_u64().unwrap_or(0);
+    let (status, _) = s
+        .post_json(
+            "/api/v1/events",
+            &json!([
+                { "time": deploy - 1800, "slo": "checkout/availability", "good": 999, "total": 1000 },
+                // The deploy's own minute belongs to neither side.
+                { "time": deploy, "slo": "checkout/availability", "good": 0, "total": 500 },
+                { "time": deploy + 1800, "slo": "checkout/availability", "good": 950, "total": 1000 },
+            ]),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (status, doc) = s
+        .get_json(&format!(
+            "/api/v1/slos/checkout/availability/compare?change={id}&window=1h"
+        ))
+        .await?;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["verdict"], "worse", "{doc}");
+    assert_eq!(doc["before"]["total"], 1000);
+    assert_eq!(doc["before"]["good"], 999);
+    assert_eq!(doc["after"]["total"], 1000);
+    assert_eq!(doc["after"]["good"], 950);
+    assert_eq!(doc["before"]["seconds"], 3600);
+    assert_eq!(doc["change"]["version"], "v2");
+    let factor = doc["burn_rate_factor"].as_f64().unwrap_or(0.0);
+    assert!((factor - 50.0).abs() < 1e-9, "{factor}");
+
+    // The same time given directly, and the errors.
+    let (status, by_time) = s
+        .get_json(&format!(
+            "/api/v1/slos/checkout/availability/compare?at={deploy}&window=60m"
+        ))
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(by_time["z"], doc["z"]);
+    for (query, code, want) in [
+        (format!("change={id}&at={deploy}"), "compare.ambiguous", 400),
+        ("change=987654".to_string(), "change.not_found", 404),
+        ("change=abc".to_string(), "compare.bad_change", 400),
+        ("at=yesterday".to_string(), "request.bad_time", 400),
+        (format!("at={deploy}&window=30d"), "compare.bad_window", 400),
+        (String::new(), "compare.missing_time", 400),
+    ] {
+        let (status, body) = s
+            .get_json(&format!(
+                "/api/v1/slos/checkout/availability/compare?{query}"
+            ))
+            .await?;
+        assert_eq!(status, want, "{query}: {body}");
+        assert_eq!(body["error"]["code"], code, "{query}");
+    }
+    s.stop().await?;
+    Ok(())
+}

@@ -30,6 +30,11 @@ fn example(route: &Route) -> (String, Body, bool) {
             "/api/v1/slos/checkout/availability/history?step=3600".to_string(),
             Body::None,
         )),
+        (Method::Get, "/api/v1/slos/{service}/{slo}/compare") => Some((
+            "/api/v1/slos/checkout/availability/compare?at=2026-01-01T00:00:00Z&window=30m"
+                .to_string(),
+            Body::None,
+        )),
         (Method::Get, "/api/v1/gate") => Some((
             "/api/v1/gate?slo=checkout/availability".to_string(),
             Body::None,
