@@ -69,6 +69,19 @@ pub struct PostableAlert {
     pub generator_url: Option<String>,
 }
 
+/// The body item for forwarding to another Alertmanager (`POST /api/v2/alerts`).
+impl From<&Alert> for PostableAlert {
+    fn from(a: &Alert) -> PostableAlert {
+        PostableAlert {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: Some(a.starts_at),
+            ends_at: Some(a.ends_at),
+            generator_url: Some(a.generator_url.clone()),
+        }
+    }
+}
+
 /// Go's zero time, which clients send for "unset".
 fn is_go_zero(ts: Timestamp) -> bool {
     ts.as_second() == -62_135_596_800
@@ -155,6 +168,11 @@ mod tests {
         assert_eq!(json["generatorURL"], "http://p/g");
         assert_eq!(json["endsAt"], "2024-01-01T11:00:00Z");
         assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), r);
+        // Forwarded to an Alertmanager, it normalises back to itself.
+        let forwarded = serde_json::to_value(PostableAlert::from(&r)).unwrap();
+        assert_eq!(forwarded["generatorURL"], "http://p/g");
+        let back: PostableAlert = serde_json::from_value(forwarded).unwrap();
+        assert_eq!(back.normalize(now, five).unwrap(), r);
     }
 
     #[test]

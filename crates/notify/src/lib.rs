@@ -22,8 +22,8 @@
 //!   the API v2 alert shape.
 //! - [`timeinterval`]: mute/active time intervals and weekly maintenance windows in a zone.
 //! - [`webhook`]: the version-4 webhook payload and Standard Webhooks signatures.
-//! - [`receivers`]: default PagerDuty (Events API v2, dedup key per group) and Slack bodies,
-//!   and Alertmanager's default subject line.
+//! - [`receivers`]: default PagerDuty (Events API v2, dedup key per group), Slack and email
+//!   bodies, and Alertmanager's default subject line.
 //! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
 //!   flapping, resolution).
 #![forbid(unsafe_code)]

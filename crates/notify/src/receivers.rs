@@ -1,6 +1,6 @@
 //! Default bodies for the non-webhook receivers, built from a version-4 message so every
 //! receiver sees the same alerts: Alertmanager's default subject, the PagerDuty Events API v2
-//! event and the Slack incoming-webhook message. Custom templates (minijinja) are the
+//! event, the Slack incoming-webhook message and a plain-text email. Custom templates (minijinja) are the
 //! server's; Alertmanager's Go-template fields in a pasted config (`title`, `text`, ...) are
 //! kept in the config but not rendered here.
 
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::alert::AlertStatus;
-use crate::config::{PagerdutyConfig, SlackConfig};
+use crate::config::{EmailConfig, PagerdutyConfig, SlackConfig};
 use crate::webhook::{WebhookAlert, WebhookMessage};
 
 /// PagerDuty limits `payload.summary` to 1024 characters.
@@ -145,6 +145,53 @@ pub fn pagerduty_event(cfg: &PagerdutyConfig, msg: &WebhookMessage) -> Value {
     event
 }
 
+/// A plain-text email built like Alertmanager's defaults: the subject line, then the firing
+/// and resolved alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// Extra headers from the config (`Subject` there replaces the default subject).
+    pub headers: Vec<(String, String)>,
+}
+
+pub fn email_message(cfg: &EmailConfig, msg: &WebhookMessage) -> EmailMessage {
+    let subject = cfg
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("subject"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| subject(msg));
+    let mut text = format!("{subject}\n\n");
+    if firing(msg).next().is_some() {
+        text.push_str(&format!(
+            "Alerts Firing:\n{}\n",
+            text_alert_list(firing(msg))
+        ));
+    }
+    if resolved(msg).next().is_some() {
+        text.push_str(&format!(
+            "Alerts Resolved:\n{}\n",
+            text_alert_list(resolved(msg))
+        ));
+    }
+    text.push_str(&format!("View in nines: {}\n", alerts_url(msg)));
+    EmailMessage {
+        from: cfg.from.clone(),
+        to: cfg.to.clone(),
+        subject,
+        text,
+        headers: cfg
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("subject"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
 /// A Slack incoming-webhook message with one attachment, coloured like Alertmanager's
 /// (`danger` while firing, `good` once resolved).
 pub fn slack_message(cfg: &SlackConfig, msg: &WebhookMessage) -> Value {
@@ -259,6 +306,26 @@ mod tests {
         assert_eq!(resolved["event_action"], "resolve");
         assert_eq!(resolved["dedup_key"], firing["dedup_key"]);
         assert!(resolved.get("payload").is_none());
+    }
+
+    #[test]
+    fn email_messages() {
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            "global: {smtp_from: a@x, smtp_smarthost: 'smtp:587'}\nroute: {receiver: e}\nreceivers: [{name: e, email_configs: [{to: b@x, headers: {Reply-To: c@x}}]}]\n",
+        )
+        .unwrap();
+        let ec = &cfg.receivers[0].email_configs[0];
+        let mail = email_message(
+            ec,
+            &message(&["2024-01-01T11:00:00Z", "2024-01-01T10:05:00Z"]),
+        );
+        assert_eq!((mail.from.as_str(), mail.to.as_str()), ("a@x", "b@x"));
+        assert_eq!(mail.subject, "[FIRING:1] HighLatency (api)");
+        assert_eq!(mail.headers, [("Reply-To".to_string(), "c@x".to_string())]);
+        assert_eq!(
+            mail.text,
+            "[FIRING:1] HighLatency (api)\n\nAlerts Firing:\nLabels:\n - alertname = HighLatency\n - instance = i0\n - service = api\nAnnotations:\n - summary = p99 over 1s\nSource: http://prom/g\n\nAlerts Resolved:\nLabels:\n - alertname = HighLatency\n - instance = i1\n - service = api\nAnnotations:\n - summary = p99 over 1s\nSource: http://prom/g\n\nView in nines: http://nines:9898/#/alerts?receiver=team+x\n"
+        );
     }
 
     #[test]

@@ -146,6 +146,14 @@ impl GettableAlert {
     }
 }
 
+/// API v2 `AlertGroup` (`GET /api/v2/alerts/groups`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertGroupJson {
+    pub labels: LabelSet,
+    pub receiver: ReceiverName,
+    pub alerts: Vec<GettableAlert>,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
