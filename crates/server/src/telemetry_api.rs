@@ -375,9 +375,34 @@ fn tracker_samples(stream: &str, journal: &Journal) -> Vec<TrackerSample> {
         .collect()
 }
 
-/// Checks the labels of every series: non-empty names, no name twice, a metric name.
+/// Most labels a series may have (Mimir's default is 30; Prometheus has no default limit).
+pub const MAX_LABELS_PER_SERIES: usize = 128;
+/// Longest label name and value, in bytes.
+pub const MAX_LABEL_NAME_BYTES: usize = 1024;
+pub const MAX_LABEL_VALUE_BYTES: usize = 4096;
+
+/// Checks the labels of every series: at most [`MAX_LABELS_PER_SERIES`] of bounded length,
+/// non-empty names, no name twice, a metric name. A huge label set is refused whole, before
+/// any of it is matched or tracked.
 fn check_labels(req: &WriteRequest) -> Result<(), String> {
     for (i, ts) in req.timeseries.iter().enumerate() {
+        if ts.labels.len() > MAX_LABELS_PER_SERIES {
+            return Err(format!(
+                "series {i} has {} labels; at most {MAX_LABELS_PER_SERIES} are accepted",
+                ts.labels.len()
+            ));
+        }
+        if let Some(l) = ts
+            .labels
+            .iter()
+            .find(|l| l.name.len() > MAX_LABEL_NAME_BYTES || l.value.len() > MAX_LABEL_VALUE_BYTES)
+        {
+            return Err(format!(
+                "series {i} has a label over the size limit (name {} bytes, value {} bytes; at most {MAX_LABEL_NAME_BYTES} and {MAX_LABEL_VALUE_BYTES})",
+                l.name.len(),
+                l.value.len()
+            ));
+        }
         let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
         for l in &ts.labels {
             if l.name.is_empty() {

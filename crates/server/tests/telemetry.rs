@@ -728,3 +728,48 @@ async fn series_silent_for_a_day_are_forgotten_in_memory_and_in_the_store() {
     assert_eq!(counts(&store, "checkout/rw").await, vec![(60, 0, 1)]);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn huge_label_sets_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path()).await;
+    let server = start(&store, |_| {}).await;
+    let many = |n: usize| {
+        let mut req = scrape(10, &[("200", 100.0), ("500", 5.0)]);
+        for i in 0..n {
+            req.timeseries[0]
+                .labels
+                .push(Label::new(format!("extra_{i}"), "x"));
+        }
+        req
+    };
+    // The scrape has 3 labels per series: 125 more is 128, the limit.
+    let (status, doc) = write(&server, &many(126)).await;
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(doc["error"]["code"], "remote_write.bad_labels");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("129 labels"),
+        "{doc}"
+    );
+    let mut long = scrape(10, &[("200", 100.0), ("500", 5.0)]);
+    long.timeseries[1]
+        .labels
+        .push(Label::new("pod", "p".repeat(5000)));
+    let (status, doc) = write(&server, &long).await;
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("size limit"));
+    assert!(
+        counts(&store, "checkout/rw").await.is_empty(),
+        "nothing counted"
+    );
+    // At the limit it is accepted.
+    let (status, doc) = write(&server, &many(125)).await;
+    assert_eq!(status, 204, "{doc}");
+    server.stop().await.unwrap();
+}
