@@ -24,12 +24,15 @@
 //! - [`webhook`]: the version-4 webhook payload and Standard Webhooks signatures.
 //! - [`receivers`]: default PagerDuty (Events API v2, dedup key per group), Slack and email
 //!   bodies, and Alertmanager's default subject line.
+//! - [`delivery`]: after a delivery attempt — done, retry when (backoff with jitter,
+//!   `Retry-After` on 429/503), or give up (other 4xx).
 //! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
 //!   flapping, resolution).
 #![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod config;
+pub mod delivery;
 pub mod dispatch;
 pub mod duration;
 pub mod group;
