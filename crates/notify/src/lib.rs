@@ -28,6 +28,11 @@
 //!   `Retry-After` on 429/503), or give up (other 4xx).
 //! - [`group`]: the aggregation-group state machine (group_wait/interval/repeat, acks,
 //!   flapping, resolution).
+//! - [`reader`]: the field-path reader behind the config's error messages.
+//!
+//! Not here, by design: storage of alerts, silences, acks and group states (they all
+//! serialize with serde), the outbox and its clock, HTTP endpoints, and the senders (HTTP
+//! client, SMTP) — the server composes those around these functions.
 #![forbid(unsafe_code)]
 
 pub mod alert;
