@@ -30,9 +30,10 @@
 //!   flapping, resolution).
 //! - [`reader`]: the field-path reader behind the config's error messages.
 //!
-//! Not here, by design: storage of alerts, silences, acks and group states (they all
-//! serialize with serde), the outbox and its clock, HTTP endpoints, and the senders (HTTP
-//! client, SMTP) — the server composes those around these functions.
+//! Not here, by design: storage (alerts, group states and flap histories serialize with
+//! serde; silences through their API v2 shape), acknowledgements, the outbox and its clock,
+//! HTTP endpoints, and the senders (HTTP client, SMTP) — the server composes those around
+//! these functions.
 #![forbid(unsafe_code)]
 
 pub mod alert;
