@@ -423,8 +423,12 @@ pub async fn list_changes(
     Ok(Json(json!({ "changes": changes })))
 }
 
-pub async fn reload(State(state): State<Arc<AppState>>) -> Response {
-    match state.reload().await {
+pub async fn reload(
+    State(state): State<Arc<AppState>>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
+) -> Response {
+    let actor = principal.as_ref().map_or("api", |p| p.0.name.as_str());
+    match state.reload(actor).await {
         Ok(loaded) => Json(json!({
             "status": "reloaded",
             "generation": loaded.generation,

@@ -288,7 +288,7 @@ async fn reload_on_sighup(
                 if got.is_none() {
                     return;
                 }
-                if let Err(diags) = state.reload().await {
+                if let Err(diags) = state.reload("SIGHUP").await {
                     for d in &diags {
                         eprintln!("nines serve: reload rejected: {d}");
                     }

@@ -105,7 +105,31 @@ impl AppState {
     /// Re-reads the configuration through the start-up path ([`load`]). On success the new
     /// config replaces the old one and the evaluator runs at once; on failure the old one
     /// keeps running and the diagnostics are returned.
-    pub async fn reload(&self) -> Result<Arc<Loaded>, Vec<spec::Diagnostic>> {
+    pub async fn reload(&self, actor: &str) -> Result<Arc<Loaded>, Vec<spec::Diagnostic>> {
+        let result = self.reload_config().await;
+        // A reload changes no stored state, so its audit record stands alone; a failure to
+        // write it is logged, not a reason to undo the reload.
+        if self.persists_control() {
+            let (action, details) = match &result {
+                Ok(loaded) => (
+                    "config.reload",
+                    serde_json::json!({ "generation": loaded.generation, "slos": loaded.slos.len() }),
+                ),
+                Err(diags) => (
+                    "config.reload_rejected",
+                    serde_json::json!({ "errors": diags.len() }),
+                ),
+            };
+            let audit =
+                store::AuditEntry::new(crate::now(), actor, action, "config").with_details(details);
+            if let Err(e) = self.store.append_audit(&audit).await {
+                eprintln!("nines serve: recording the reload in the audit log failed: {e}");
+            }
+        }
+        result
+    }
+
+    async fn reload_config(&self) -> Result<Arc<Loaded>, Vec<spec::Diagnostic>> {
         let _guard = self.reload_lock.lock().await;
         let generation = self.config().generation + 1;
         let source = self.source.clone();

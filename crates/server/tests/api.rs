@@ -246,7 +246,11 @@ async fn bad_input_gets_stable_codes() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn invalid_reload_keeps_the_running_config() -> anyhow::Result<()> {
-    let s = TestServer::start().await?;
+    let key = store::AuditKey::from_bytes([5u8; store::AUDIT_KEY_LEN]);
+    let s = TestServer::start_with(common::CONFIG, move |settings| {
+        settings.audit_key = Some(key);
+    })
+    .await?;
     std::fs::write(&s.config_path, "apiVersion: nines/v1\nservices:\n  - name: x\n    slos:\n      - name: y\n        objective: 250\n")?;
     let r = s.client.post(s.url("/-/reload")).send().await?;
     let body = expect_error(r, 422, "config.invalid").await?;
@@ -267,7 +271,26 @@ async fn invalid_reload_keeps_the_running_config() -> anyhow::Result<()> {
     assert_eq!(status, 200);
     let (status, _) = s.get_json("/api/v1/slos/web/pages").await?;
     assert_eq!(status, 404);
-    s.stop().await?;
+    let dir = s.stop().await?;
+
+    // Both reloads are in the audit log, by the admin token that asked.
+    let db = store::SqliteStore::open(&dir.path().join("data").join("nines.db")).await?;
+    let entries = store::Store::audit_entries(&db, 1, 1000).await?;
+    let reloads: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.action.starts_with("config."))
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(reloads.len(), 2, "{reloads:?}");
+    assert_eq!(reloads[0].0, "config.reload_rejected");
+    assert_eq!(reloads[1].0, "config.reload");
+    assert!(
+        reloads
+            .iter()
+            .all(|(_, actor)| actor.starts_with("test-admin-")),
+        "{reloads:?}"
+    );
+    store::Store::close(&db).await?;
     Ok(())
 }
 
