@@ -89,8 +89,6 @@ pub enum Error {
     Silence(String),
     #[error("silence {0} not found")]
     SilenceNotFound(String),
-    #[error("silence {0} already expired")]
-    SilenceExpired(String),
     #[error("invalid webhook secret: {0}")]
     Secret(String),
 }

@@ -5,7 +5,8 @@
 //!   and for an active silence the same `startsAt` and an `endsAt` not in the past, for a
 //!   pending one a `startsAt` not in the past. Otherwise (changed matchers, or an expired
 //!   silence) the old one is expired and a new silence with a new id replaces it.
-//! - Expiring: an active silence ends now; a pending one starts and ends now.
+//! - Expiring: an active silence ends now; a pending one starts and ends now; an expired one
+//!   stays as it is.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -209,12 +210,9 @@ pub fn apply_post(
         created_by: posted.created_by,
         comment: posted.comment,
     };
-    match prev {
-        Some(prev) if prev.state(now) != SilenceState::Expired => Ok(SilenceChange::Replaced {
-            expired: expire(prev, now)?,
-            created,
-        }),
-        _ => Ok(SilenceChange::Created(created)),
+    match prev.and_then(|prev| expire(prev, now)) {
+        Some(expired) => Ok(SilenceChange::Replaced { expired, created }),
+        None => Ok(SilenceChange::Created(created)),
     }
 }
 
@@ -234,11 +232,12 @@ fn can_update(
     }
 }
 
-/// Expires a silence (`DELETE /api/v2/silence/{id}`).
-pub fn expire(silence: &Silence, now: Timestamp) -> Result<Silence, Error> {
+/// Expires a silence (`DELETE /api/v2/silence/{id}`): the silence to store, or None when it
+/// had already expired (nothing changes; Alertmanager 0.25 still answers 200).
+pub fn expire(silence: &Silence, now: Timestamp) -> Option<Silence> {
     let mut s = silence.clone();
     match silence.state(now) {
-        SilenceState::Expired => return Err(Error::SilenceExpired(silence.id.clone())),
+        SilenceState::Expired => return None,
         SilenceState::Active => s.ends_at = now,
         SilenceState::Pending => {
             s.starts_at = now;
@@ -246,7 +245,7 @@ pub fn expire(silence: &Silence, now: Timestamp) -> Result<Silence, Error> {
         }
     }
     s.updated_at = now;
-    Ok(s)
+    Some(s)
 }
 
 #[cfg(test)]
@@ -357,10 +356,7 @@ mod tests {
         let now = ts("2024-01-01T13:00:00Z");
         let e = expire(&s, now).unwrap();
         assert_eq!((e.starts_at, e.ends_at), (ts(NOW), now));
-        assert_eq!(
-            expire(&e, now).unwrap_err().to_string(),
-            "silence s1 already expired"
-        );
+        assert_eq!(expire(&e, now), None);
         let pending = expire(&s, ts("2024-01-01T11:30:00Z")).unwrap();
         assert_eq!(
             (pending.starts_at, pending.ends_at),
