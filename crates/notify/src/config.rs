@@ -998,6 +998,39 @@ maintenance_windows:
         assert!(cfg.in_maintenance(&labels, wednesday).is_empty());
     }
 
+    /// Each case was checked with `amtool check-config` of Alertmanager 0.25.
+    #[test]
+    fn accepts_and_refuses_what_amtool_0_25_does() {
+        let accepted = r#"
+global: {smtp_from: a@example.com, smtp_smarthost: 'smtp.example.com:587'}
+route:
+  receiver: x
+  group_by: ['alertname', 'cluster']
+  routes:
+    - {matchers: ['service=~"foo1|foo2|baz"'], receiver: m, group_by: [], mute_time_intervals: [off]}
+receivers:
+  - {name: x, webhook_configs: [{url: 'http://h/x', max_alerts: 10, http_config: {authorization: {credentials: s}}}]}
+  - {name: m, email_configs: [{to: t@example.com, headers: {Subject: 'Alert'}}]}
+time_intervals:
+  - name: off
+    time_intervals:
+      - {weekdays: ['Saturday', 'sunday'], days_of_month: ['1:-1', '-3:-1']}
+      - {times: [{start_time: '18:00', end_time: '24:00'}], location: Europe/Berlin}
+"#;
+        assert_eq!(messages(accepted), Vec::<String>::new());
+        for bad in [
+            "days_of_month: ['-1:5']",
+            "days_of_month: ['27:-3']",
+            "times: [{start_time: '9:00', end_time: '17:00'}]",
+            "weekdays: ['friday:monday']",
+        ] {
+            let yaml = format!(
+                "route: {{receiver: a, routes: [{{receiver: a, mute_time_intervals: [w]}}]}}\nreceivers: [{{name: a}}]\ntime_intervals: [{{name: w, time_intervals: [{{{bad}}}]}}]\n"
+            );
+            assert_eq!(messages(&yaml).len(), 1, "{bad}");
+        }
+    }
+
     #[test]
     fn yaml_anchors_are_resolved() {
         let cfg = AlertmanagerConfig::from_yaml_str(
