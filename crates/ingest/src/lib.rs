@@ -7,6 +7,7 @@ mod classify;
 mod combined;
 pub mod counter;
 mod error;
+pub mod events;
 mod json;
 pub mod matcher;
 mod num;

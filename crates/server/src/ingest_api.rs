@@ -11,15 +11,13 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
+use ingest::events::Event;
 use ingest::{AccessRecord, LogFormat};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use store::{CounterDelta, IngestBatch, RequestId};
-
-/// Events may be at most this far in the future (clock skew).
-const MAX_FUTURE_SECONDS: i64 = 600;
 
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = headers
@@ -44,15 +42,7 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// A time given as RFC 3339 text or unix seconds (integer or fractional).
 pub fn time_of(v: &Value) -> Option<i64> {
-    match v {
-        Value::String(s) => crate::parse_time(s),
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && f.abs() < 1e15)
-                .map(|f| f.floor() as i64)
-        }),
-        _ => None,
-    }
+    ingest::events::time_of(v)
 }
 
 /// Counts per (series, bucket start).
@@ -83,194 +73,74 @@ fn add(
     Ok(())
 }
 
-/// What one attribute event's attributes say, as an access record.
-struct Attributes<'a> {
-    method: &'a str,
-    path: &'a str,
-    host: Option<&'a str>,
-    /// `None` when the event has no `status`: SLIs that judge by status skip it.
-    status: Option<u16>,
-    request_time: Option<f64>,
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|f| f.is_finite())
-}
-
-fn attributes(attrs: &Map<String, Value>) -> Result<Attributes<'_>, String> {
-    let text = |name: &str| -> Result<Option<&str>, String> {
-        match attrs.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(format!("attribute `{name}` must be a string")),
-        }
-    };
-    let status = match attrs.get("status") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            number(v)
-                .filter(|s| (0.0..=999.0).contains(s) && s.fract() == 0.0)
-                .map(|s| s as u16)
-                .ok_or("attribute `status` must be an integer from 0 to 999")?,
-        ),
-    };
-    let mut request_time = None;
-    for (name, scale) in [
-        ("latency_ms", 1e-3),
-        ("duration_ms", 1e-3),
-        ("latency_s", 1.0),
-        ("latency_seconds", 1.0),
-        ("duration_seconds", 1.0),
-    ] {
-        if let Some(v) = attrs.get(name).filter(|v| !v.is_null()) {
-            let n = number(v)
-                .filter(|n| *n >= 0.0)
-                .ok_or_else(|| format!("attribute `{name}` must be a non-negative number"))?;
-            request_time = Some(n * scale);
-            break;
-        }
-    }
-    let path = text("path")?.unwrap_or("");
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    Ok(Attributes {
-        method: text("method")?.unwrap_or(""),
-        path,
-        host: text("host")?,
-        status,
-        request_time,
-    })
-}
-
-/// Turns one event into increments (or says why it is invalid). Returns whether any SLI
-/// counted it.
+/// Adds one decoded event's increments. Returns whether any SLI counted it; an unknown SLO
+/// or an overflowing count is an error (the whole body is refused).
 fn event_increments(
     loaded: &Loaded,
-    event: &Value,
-    now: i64,
+    event: &Event,
     increments: &mut Increments,
 ) -> Result<bool, ApiError> {
-    let Some(obj) = event.as_object() else {
-        return Err(ApiError::unprocessable(
-            "events.invalid",
-            "an event must be a JSON object",
-        ));
-    };
-    let time = match obj.get("time") {
-        None | Some(Value::Null) => now,
-        Some(v) => time_of(v).ok_or_else(|| {
-            ApiError::unprocessable(
-                "events.bad_time",
-                "`time` must be an RFC 3339 time or unix seconds",
-            )
-        })?,
-    };
-    if time > now + MAX_FUTURE_SECONDS {
-        return Err(ApiError::unprocessable(
-            "events.time_in_future",
-            format!("`time` {} is in the future", crate::format_time(time)),
-        ));
-    }
-    if let Some(slo) = obj.get("slo") {
-        let Some(key) = slo.as_str() else {
-            return Err(ApiError::unprocessable(
-                "events.invalid",
-                "`slo` must be a string like service/slo",
-            ));
-        };
-        let Some(entry) = loaded.slo(key) else {
-            return Err(ApiError::unprocessable(
-                "events.unknown_slo",
-                format!("no SLO {key:?} in the configuration"),
-            ));
-        };
-        let count = |name: &str| -> Result<u64, ApiError> {
-            obj.get(name)
-                .and_then(Value::as_u64)
-                .filter(|n| *n <= store::MAX_COUNT)
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "events.invalid_counts",
-                        format!("`{name}` must be a non-negative integer"),
-                    )
-                })
-        };
-        let (good, total) = (count("good")?, count("total")?);
-        if good > total {
-            return Err(ApiError::unprocessable(
-                "events.invalid_counts",
-                "`good` is greater than `total`",
-            ));
-        }
-        add(
-            increments,
-            &entry.key,
-            bucket_of(time, entry.config.spec.bucket_seconds),
+    match event {
+        Event::Increment {
+            time,
+            slo,
             good,
             total,
-        )
-        .map_err(|m| ApiError::unprocessable("events.invalid_counts", m))?;
-        return Ok(total > 0);
-    }
-    let Some(source) = obj.get("source") else {
-        return Err(ApiError::unprocessable(
-            "events.invalid",
-            "an event needs `slo` (pre-aggregated increments) or `source` (attributes)",
-        ));
-    };
-    let Some(source) = source.as_str() else {
-        return Err(ApiError::unprocessable(
-            "events.invalid",
-            "`source` must be a string",
-        ));
-    };
-    let empty = Map::new();
-    let attrs = match obj.get("attributes") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "events.invalid",
-                "`attributes` must be an object",
-            ))
-        }
-    };
-    let a = attributes(attrs).map_err(|m| ApiError::unprocessable("events.bad_attribute", m))?;
-    let record = AccessRecord {
-        time,
-        method: a.method,
-        path: a.path,
-        host: a.host,
-        status: a.status.unwrap_or(0),
-        request_time: a.request_time,
-        bytes: None,
-    };
-    let mut matched = false;
-    for target in loaded.events.get(source).map_or(&[][..], Vec::as_slice) {
-        // Without a status, an SLI that selects or judges by status cannot tell: skip it
-        // rather than guess (a missing status is not a success).
-        let needs_status =
-            target.matcher.total.status.is_some() || target.matcher.good.status.is_some();
-        if (needs_status && a.status.is_none()) || !target.matcher.total.matches(&record) {
-            continue;
-        }
-        if let Some(good) = target.matcher.good.classify(&record) {
+        } => {
+            let Some(entry) = loaded.slo(slo) else {
+                return Err(ApiError::unprocessable(
+                    "events.unknown_slo",
+                    format!("no SLO {slo:?} in the configuration"),
+                ));
+            };
             add(
                 increments,
-                &target.key,
-                bucket_of(time, target.bucket_seconds),
-                u64::from(good),
-                1,
+                &entry.key,
+                bucket_of(*time, entry.config.spec.bucket_seconds),
+                *good,
+                *total,
             )
             .map_err(|m| ApiError::unprocessable("events.invalid_counts", m))?;
-            matched = true;
+            Ok(*total > 0)
+        }
+        Event::Request {
+            time,
+            source,
+            attributes: a,
+        } => {
+            let record = AccessRecord {
+                time: *time,
+                method: &a.method,
+                path: &a.path,
+                host: a.host.as_deref(),
+                status: a.status.unwrap_or(0),
+                request_time: a.latency,
+                bytes: None,
+            };
+            let mut matched = false;
+            for target in loaded.events.get(source).map_or(&[][..], Vec::as_slice) {
+                // Without a status, an SLI that selects or judges by status cannot tell: skip
+                // it rather than guess (a missing status is not a success).
+                let needs_status =
+                    target.matcher.total.status.is_some() || target.matcher.good.status.is_some();
+                if (needs_status && a.status.is_none()) || !target.matcher.total.matches(&record) {
+                    continue;
+                }
+                if let Some(good) = target.matcher.good.classify(&record) {
+                    add(
+                        increments,
+                        &target.key,
+                        bucket_of(*time, target.bucket_seconds),
+                        u64::from(good),
+                        1,
+                    )
+                    .map_err(|m| ApiError::unprocessable("events.invalid_counts", m))?;
+                    matched = true;
+                }
+            }
+            Ok(matched)
         }
     }
-    Ok(matched)
 }
 
 fn deltas(increments: Increments) -> Vec<CounterDelta> {
@@ -362,42 +232,52 @@ pub async fn post_events(
     require_json(&headers)?;
     let request_id = idempotency_key(&headers)?;
     let body = body?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "request.bad_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
-    let Value::Array(events) = value else {
-        return Err(ApiError::bad_request(
-            "events.not_an_array",
-            "the body must be a JSON array of events",
-        ));
-    };
     let loaded = state.config();
     let now = crate::now();
-    let mut increments = Increments::new();
-    let mut matched = 0u64;
-    for (i, event) in events.iter().enumerate() {
-        match event_increments(&loaded, event, now, &mut increments) {
-            Ok(true) => matched += 1,
-            Ok(false) => {}
-            Err(mut e) => {
-                state.metrics.count_ingest("events", 0, events.len() as u64);
+    // Decoding and classifying up to a megabyte of JSON is CPU work: off the async threads.
+    let work = move || -> Result<(Increments, u64, u64), ApiError> {
+        let events = ingest::events::parse_events(&body, now).map_err(|e| {
+            let api = if e.is_malformed_body() {
+                ApiError::bad_request(e.code, e.to_string())
+            } else {
+                ApiError::unprocessable(e.code, e.to_string())
+            };
+            match e.index {
+                Some(i) => api.with_details(json!({ "index": i })),
+                None => api,
+            }
+        })?;
+        let mut increments = Increments::new();
+        let mut matched = 0u64;
+        for (i, event) in events.iter().enumerate() {
+            if event_increments(&loaded, event, &mut increments).map_err(|mut e| {
                 e.message = format!("event {i}: {}", e.message);
-                return Err(e.with_details(json!({ "index": i })));
+                e.with_details(json!({ "index": i }))
+            })? {
+                matched += 1;
             }
         }
-    }
+        Ok((increments, events.len() as u64, matched))
+    };
+    let (increments, accepted, matched) = match tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal("internal.task", e.to_string()))?
+    {
+        Ok(done) => done,
+        Err(e) => {
+            state.metrics.count_ingest("events", 0, 1);
+            return Err(e);
+        }
+    };
     let increments_n = increments.len();
     let fresh = commit(&state, deltas(increments), request_id.as_deref()).await?;
     if fresh {
-        state.metrics.count_ingest("events", events.len() as u64, 0);
+        state.metrics.count_ingest("events", accepted, 0);
     }
     Ok(Json(json!({
-        "accepted": events.len(),
+        "accepted": accepted,
         "matched": matched,
-        "unmatched": events.len() as u64 - matched,
+        "unmatched": accepted - matched,
         "increments": increments_n,
         "duplicate": !fresh,
     })))
