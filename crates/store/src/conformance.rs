@@ -1397,6 +1397,28 @@ pub async fn tracker_samples_upsert_and_persist(fx: &dyn Fixture) -> Result<(), 
         s.tracker_samples("otlp_metrics").await?.len(),
         1,
     )?;
+    // A big batch (several multi-row statements), with one series twice: the last wins.
+    let mut bulk: Vec<TrackerSample> = (0..2_500u64)
+        .map(|k| tracker("bulk", k * 7_919, k as i64, k as f64 / 2.0))
+        .collect();
+    bulk.push(tracker("bulk", 7_919, 99, 42.0));
+    s.commit_ingest(&IngestBatch {
+        trackers: bulk,
+        ..Default::default()
+    })
+    .await?;
+    let stored = s.tracker_samples("bulk").await?;
+    ensure_eq("bulk tracker samples", stored.len(), 2_500)?;
+    ensure_eq(
+        "the later sample of a series in one batch wins",
+        stored.get(1).cloned(),
+        Some(tracker("bulk", 7_919, 99, 42.0)),
+    )?;
+    ensure_eq(
+        "the last bulk sample",
+        stored.last().cloned(),
+        Some(tracker("bulk", 2_499 * 7_919, 2_499, 1_249.5)),
+    )?;
     let bad = s
         .commit_ingest(&IngestBatch {
             deltas: vec![delta("rw/avail", 120, 1, 1)],

@@ -78,6 +78,8 @@ pub struct SqliteStore {
     /// Upsert statements for 1, 2, 4, ... MAX_ROWS_PER_STATEMENT rows. Any batch is split into these sizes,
     /// so each connection prepares at most a dozen distinct statements and keeps them cached.
     upserts: Vec<(usize, Arc<str>)>,
+    /// The same for tracker samples.
+    tracker_upserts: Vec<(usize, Arc<str>)>,
     /// MACs new audit records; control-plane writes fail until it is set.
     audit_key: std::sync::RwLock<Option<AuditKey>>,
     /// The database's size limit in pages (0: none), applied at the start of every write
@@ -173,6 +175,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             write_lock: tokio::sync::Mutex::new(()),
             upserts: upsert_statements(),
+            tracker_upserts: statements_by_rows(tracker_upsert_sql),
             audit_key: std::sync::RwLock::new(None),
             max_pages: AtomicU64::new(0),
             limited: AtomicBool::new(false),
@@ -310,13 +313,35 @@ impl SqliteStore {
 }
 
 fn upsert_statements() -> Vec<(usize, Arc<str>)> {
+    statements_by_rows(upsert_sql)
+}
+
+/// One statement text for 1, 2, 4, ... MAX_ROWS_PER_STATEMENT rows.
+fn statements_by_rows(sql: fn(usize) -> String) -> Vec<(usize, Arc<str>)> {
     let mut sizes = Vec::new();
     let mut rows = 1;
     while rows <= MAX_ROWS_PER_STATEMENT {
-        sizes.push((rows, upsert_sql(rows).into()));
+        sizes.push((rows, sql(rows).into()));
         rows *= 2;
     }
     sizes
+}
+
+/// Tracker samples are replaced, not added: the last sample of a series wins.
+fn tracker_upsert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(120 + rows * 10);
+    sql.push_str("INSERT INTO counter_trackers (stream, series_key, timestamp_ms, value) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?)");
+    }
+    sql.push_str(
+        " ON CONFLICT (stream, series_key) DO UPDATE SET \
+         timestamp_ms = excluded.timestamp_ms, value = excluded.value",
+    );
+    sql
 }
 
 /// `INSERT ... ON CONFLICT DO UPDATE` adds to the stored counts; the same text works on PostgreSQL with
@@ -509,19 +534,32 @@ impl Store for SqliteStore {
             .map_err(StoreError::query("recording a file position"))?;
         }
 
-        for (&(stream, key), t) in &prepared.trackers {
-            sqlx::query(
-                "INSERT INTO counter_trackers (stream, series_key, timestamp_ms, value) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT (stream, series_key) DO UPDATE SET \
-                 timestamp_ms = excluded.timestamp_ms, value = excluded.value",
-            )
-            .bind(stream)
-            .bind(key_to_i64(key))
-            .bind(t.timestamp_ms)
-            .bind(t.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("recording a counter tracker sample"))?;
+        // Many rows per statement: one statement per row costs a round trip to sqlx's worker
+        // thread each, which dominated remote-write ingestion (a request tracks ~1,000 series).
+        let trackers: Vec<(&str, u64, &TrackerSample)> = prepared
+            .trackers
+            .iter()
+            .map(|(&(stream, key), t)| (stream, key, *t))
+            .collect();
+        let mut start = 0;
+        while start < trackers.len() {
+            let Some((n, sql)) = pick_statement(&self.tracker_upserts, trackers.len() - start)
+            else {
+                break; // unreachable: a one-row statement always exists
+            };
+            let mut query = sqlx::query(AssertSqlSafe(Arc::clone(sql)));
+            for &(stream, key, t) in &trackers[start..start + n] {
+                query = query
+                    .bind(stream)
+                    .bind(key_to_i64(key))
+                    .bind(t.timestamp_ms)
+                    .bind(t.value);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("recording counter tracker samples"))?;
+            start += n;
         }
 
         // One commit, one fsync for the whole batch. On any error above, dropping `tx` rolls back.
