@@ -76,14 +76,24 @@ pub(crate) fn parse_at(text: Option<&str>, name: &str) -> Result<Option<i64>, Ap
 }
 
 /// Evaluates one SLO at `at` from the store (the same computation as `nines report`).
+/// Reads of the same SLO at the same second share one evaluation (see `report_cache`).
 pub async fn evaluate(state: &AppState, entry: &SloEntry, at: i64) -> Result<SloReport, ApiError> {
-    crate::evaluator::evaluate_stored(state.store.as_ref(), &entry.config.spec, at)
+    let cache = state.committer.reports();
+    let generation = state.config().generation;
+    let version = cache.version(&entry.key);
+    if let Some(report) = cache.get(&entry.key, at, generation, version) {
+        state.metrics.report_cache_hits.inc();
+        return Ok(report);
+    }
+    let report = crate::evaluator::evaluate_stored(state.store.as_ref(), &entry.config.spec, at)
         .await
         .map_err(|e| match e {
             crate::Error::Store(err) => ApiError::from(err),
             crate::Error::Task(m) => ApiError::internal("internal.task", m),
             other => ApiError::unprocessable("slo.evaluation_failed", other.to_string()),
-        })
+        })?;
+    cache.put(&entry.key, at, generation, version, report.clone());
+    Ok(report)
 }
 
 /// The `nines report -o json` document.

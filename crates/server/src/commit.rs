@@ -4,6 +4,7 @@
 //! acknowledged once its increments are durable.
 
 use crate::metrics::Metrics;
+use crate::report_cache::ReportCache;
 use std::sync::Arc;
 use std::time::Instant;
 use store::{CounterDelta, IngestBatch, Store, StoreError};
@@ -24,6 +25,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Msg>,
+    /// Told which series changed, before the writer hears back.
+    reports: Arc<ReportCache>,
 }
 
 /// Why increments were not committed.
@@ -37,10 +40,19 @@ pub enum CommitError {
 
 impl Committer {
     /// Starts the committer task.
-    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Committer {
+    pub fn start(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        reports: Arc<ReportCache>,
+    ) -> Committer {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(run(rx, store, metrics));
-        Committer { tx }
+        Committer { tx, reports }
+    }
+
+    /// The cache of reports this committer invalidates.
+    pub fn reports(&self) -> &ReportCache {
+        &self.reports
     }
 
     /// Commits `deltas` (in a group with whatever else is queued); returns once durable.
@@ -59,13 +71,19 @@ impl Committer {
         if batch.deltas.is_empty() && batch.trackers.is_empty() && batch.request_ids.is_empty() {
             return Ok(());
         }
+        let mut series: Vec<String> = batch.deltas.iter().map(|d| d.series.clone()).collect();
+        series.sort_unstable();
+        series.dedup();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Msg::Commit(batch, reply))
             .await
             .map_err(|_| CommitError::Closed)?;
         match answer.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.reports.committed(series.iter().map(String::as_str));
+                Ok(())
+            }
             Ok(Err(e)) => Err(CommitError::Store(e)),
             Err(_) => Err(CommitError::Closed),
         }

@@ -54,6 +54,7 @@ mod ingest_api;
 pub mod loaded;
 pub mod metrics;
 pub mod ratelimit;
+pub mod report_cache;
 pub mod reqlog;
 pub mod routes;
 pub mod state;
@@ -203,7 +204,8 @@ pub async fn run(
         eprintln!("nines serve: every API request needs a token (Authorization: Bearer)");
     }
     let metrics = Arc::new(metrics::Metrics::new());
-    let committer = commit::Committer::start(store.clone(), metrics.clone());
+    let reports = Arc::new(report_cache::ReportCache::default());
+    let committer = commit::Committer::start(store.clone(), metrics.clone(), reports.clone());
     let state = Arc::new(AppState::new(
         settings,
         store.clone(),

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub config_generation: Gauge,
     pub alerts_firing: Gauge,
     pub alert_state_saves: Family<OutcomeLabels, Counter>,
+    pub report_cache_hits: Counter,
 }
 
 impl Default for Metrics {
@@ -89,6 +90,12 @@ impl Metrics {
         let config_generation = Gauge::default();
         let alerts_firing = Gauge::default();
         let alert_state_saves = Family::<OutcomeLabels, Counter>::default();
+        let report_cache_hits = Counter::default();
+        registry.register(
+            "report_cache_hits",
+            "SLO reads answered from a report computed for the same second with no commit since",
+            report_cache_hits.clone(),
+        );
         registry.register(
             "alert_state_saves",
             "Writes of alert state transitions to the store by outcome",
@@ -170,6 +177,7 @@ impl Metrics {
             config_generation,
             alerts_firing,
             alert_state_saves,
+            report_cache_hits,
         }
     }
 

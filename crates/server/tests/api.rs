@@ -553,3 +553,46 @@ async fn compare_before_and_after_a_change() -> anyhow::Result<()> {
     s.stop().await?;
     Ok(())
 }
+
+/// Reads at the same time share one evaluation until a commit changes the SLO's counters.
+#[tokio::test]
+async fn repeated_reads_share_an_evaluation_and_commits_invalidate_it() -> anyhow::Result<()> {
+    async fn hits(s: &TestServer) -> anyhow::Result<u64> {
+        let text = s.anon.get(s.url("/metrics")).send().await?.text().await?;
+        Ok(text
+            .lines()
+            .find(|l| l.starts_with("nines_report_cache_hits_total "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0, |v| v as u64))
+    }
+    let s = TestServer::start().await?;
+    let at = server::now() + 1;
+    let path = format!("/api/v1/slos/checkout/availability?at={at}");
+
+    let (_, first) = s.get_json(&path).await?;
+    let before = hits(&s).await?;
+    let (_, second) = s.get_json(&path).await?;
+    assert_eq!(
+        hits(&s).await?,
+        before + 1,
+        "the second read is a cache hit"
+    );
+    assert_eq!(first["total"], second["total"]);
+
+    let (status, _) = s
+        .post_json(
+            "/api/v1/events",
+            &json!([{ "time": at - 30, "slo": "checkout/availability", "good": 3, "total": 4 }]),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (_, after) = s.get_json(&path).await?;
+    assert_eq!(
+        after["total"].as_u64(),
+        first["total"].as_u64().map(|t| t + 4),
+        "an acknowledged write is visible to the next read"
+    );
+    s.stop().await?;
+    Ok(())
+}
