@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::remote_write::Label;
+use crate::remote_write::LabelPair;
 
 /// Prometheus' staleness marker, a NaN with this bit pattern.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -19,18 +19,28 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 pub struct SeriesKey(pub u64);
 
 impl SeriesKey {
-    /// The key of a label set, whatever its order. Duplicate names are kept as sent.
-    pub fn of(labels: &[Label]) -> SeriesKey {
-        let mut refs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
+    /// The key of a label set (owned or borrowed), whatever its order. Duplicate names are
+    /// kept as sent. Labels already sorted (what senders send) are hashed without copying.
+    pub fn of<L: LabelPair>(labels: &[L]) -> SeriesKey {
+        let sorted = labels.windows(2).all(|w| match w {
+            [a, b] => (a.name(), a.value()) <= (b.name(), b.value()),
+            _ => true,
+        });
+        if sorted {
+            return SeriesKey::hash_sorted(labels.iter().map(|l| (l.name(), l.value())));
+        }
+        let mut refs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name(), l.value())).collect();
         SeriesKey::of_pairs(&mut refs)
     }
 
     /// The key of `(name, value)` pairs; sorts them in place.
     pub fn of_pairs(pairs: &mut [(&str, &str)]) -> SeriesKey {
         pairs.sort_unstable();
+        SeriesKey::hash_sorted(pairs.iter().copied())
+    }
+
+    /// FNV-1a 64 over pairs in sorted order (the persisted definition of a key).
+    fn hash_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> SeriesKey {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
             for &b in bytes {
@@ -38,7 +48,7 @@ impl SeriesKey {
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
         };
-        for (n, v) in pairs.iter() {
+        for (n, v) in pairs {
             eat(n.as_bytes());
             eat(&[0xff]);
             eat(v.as_bytes());
@@ -347,8 +357,76 @@ impl CounterTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote_write::Label;
 
     const K: SeriesKey = SeriesKey(1);
+
+    /// Keys are persisted: owned and borrowed labels, sorted or not, give the key the store
+    /// already holds (FNV-1a 64 over the sorted pairs, pinned here).
+    #[test]
+    fn series_keys_are_stable_and_equal_for_owned_and_borrowed_labels() {
+        use crate::remote_write::LabelRef;
+        let pairs = [
+            ("__name__", "http_requests_total"),
+            ("code", "200"),
+            ("job", "checkout"),
+        ];
+        let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 0, 1], [1, 2, 0]];
+        for order in orders {
+            let owned: Vec<Label> = order
+                .iter()
+                .map(|&i| Label::new(pairs[i].0, pairs[i].1))
+                .collect();
+            let borrowed: Vec<LabelRef<'_>> = order
+                .iter()
+                .map(|&i| LabelRef {
+                    name: pairs[i].0,
+                    value: pairs[i].1,
+                })
+                .collect();
+            assert_eq!(SeriesKey::of(&owned), SeriesKey(0x745f_fb8d_659c_e2aa));
+            assert_eq!(SeriesKey::of(&borrowed), SeriesKey(0x745f_fb8d_659c_e2aa));
+        }
+        assert_eq!(
+            SeriesKey::of::<Label>(&[]),
+            SeriesKey(0xcbf2_9ce4_8422_2325)
+        );
+        // Duplicates and equal names with different values, in any order.
+        let dup = [("a", "2"), ("a", "1"), ("a", "2"), ("", "")];
+        let mut sorted = dup;
+        sorted.sort_unstable();
+        let want = SeriesKey::of_pairs(&mut dup.clone());
+        for p in [dup, sorted] {
+            let owned: Vec<Label> = p.iter().map(|&(n, v)| Label::new(n, v)).collect();
+            let borrowed: Vec<LabelRef<'_>> = p
+                .iter()
+                .map(|&(name, value)| LabelRef { name, value })
+                .collect();
+            assert_eq!(SeriesKey::of(&owned), want);
+            assert_eq!(SeriesKey::of(&borrowed), want);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn series_key_of_labels_equals_sorted_pairs(
+            pairs in proptest::collection::vec(("[a-c]{0,2}", "[x-z]{0,2}"), 0..6)
+        ) {
+            let owned: Vec<crate::remote_write::Label> = pairs
+                .iter()
+                .map(|(n, v)| crate::remote_write::Label::new(n.as_str(), v.as_str()))
+                .collect();
+            let borrowed: Vec<crate::remote_write::LabelRef<'_>> = pairs
+                .iter()
+                .map(|(n, v)| crate::remote_write::LabelRef { name: n, value: v })
+                .collect();
+            let mut refs: Vec<(&str, &str)> =
+                pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let want = SeriesKey::of_pairs(&mut refs);
+            proptest::prop_assert_eq!(SeriesKey::of(&owned), want);
+            proptest::prop_assert_eq!(SeriesKey::of(&borrowed), want);
+        }
+    }
 
     fn run(t: &mut CounterTracker, samples: &[(i64, f64)]) -> Vec<Result<(i64, f64), Skip>> {
         samples

@@ -6,7 +6,7 @@ use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::Expr;
 
 use crate::error::Error;
-use crate::remote_write::Label;
+use crate::remote_write::LabelPair;
 
 /// The metric name's label.
 pub const METRIC_NAME: &str = "__name__";
@@ -64,14 +64,10 @@ impl SeriesSelector {
         &self.text
     }
 
-    /// Whether a series with these labels is selected.
-    pub fn matches(&self, labels: &[Label]) -> bool {
-        self.matches_by(|name| {
-            labels
-                .iter()
-                .find(|l| l.name == name)
-                .map(|l| l.value.as_str())
-        })
+    /// Whether a series with these labels (owned or borrowed) is selected. With a name given
+    /// twice, the first counts.
+    pub fn matches<L: LabelPair>(&self, labels: &[L]) -> bool {
+        self.matches_by(|name| labels.iter().find(|l| l.name() == name).map(|l| l.value()))
     }
 
     /// Like [`SeriesSelector::matches`] with a label lookup of the caller's choosing.
@@ -95,6 +91,8 @@ mod tests {
     fn sel(s: &str) -> SeriesSelector {
         SeriesSelector::parse(s).unwrap_or_else(|e| panic!("{e}"))
     }
+
+    use crate::remote_write::{Label, LabelRef};
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
         pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()
@@ -136,6 +134,35 @@ mod tests {
         assert!(!s.matches(&labels(&[("__name__", "up")])));
         let s = sel(r#"{"http.route"="/x"}"#);
         assert!(s.matches(&labels(&[("http.route", "/x")])));
+    }
+
+    #[test]
+    fn borrowed_labels_match_like_owned_ones() {
+        let s = sel(r#"http_requests_total{job="checkout",code!~"5.."}"#);
+        for pairs in [
+            &[
+                ("__name__", "http_requests_total"),
+                ("code", "200"),
+                ("job", "checkout"),
+            ][..],
+            &[
+                ("__name__", "http_requests_total"),
+                ("code", "503"),
+                ("job", "checkout"),
+            ],
+            &[("__name__", "http_requests_total"), ("job", "cart")],
+            &[
+                ("job", "checkout"),
+                ("job", "cart"),
+                ("__name__", "http_requests_total"),
+            ],
+        ] {
+            let borrowed: Vec<LabelRef<'_>> = pairs
+                .iter()
+                .map(|&(name, value)| LabelRef { name, value })
+                .collect();
+            assert_eq!(s.matches(&borrowed), s.matches(&labels(pairs)), "{pairs:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::counter::{CounterTracker, SeriesKey, Skip};
-use crate::remote_write::{Label, Sample, WriteRequest};
+use crate::remote_write::{LabelPair, Sample, WriteRequest, WriteRequestRef};
 use crate::series::SeriesSelector;
 
 /// How an SLI's good events are selected.
@@ -120,8 +120,22 @@ impl RemoteWriteClassifier {
         self.take()
     }
 
-    /// Feeds one series' samples (in the order sent).
-    pub fn feed_series(&mut self, labels: &[Label], samples: &[Sample], temporality: Temporality) {
+    /// Feeds a whole request decoded without copying its strings; the same increments as
+    /// [`RemoteWriteClassifier::classify`] on the owned request.
+    pub fn classify_ref(&mut self, req: &WriteRequestRef<'_>) -> Vec<SliIncrement> {
+        for ts in req.series() {
+            self.feed_series(ts.labels, ts.samples, Temporality::Cumulative);
+        }
+        self.take()
+    }
+
+    /// Feeds one series' samples (in the order sent). Labels may be owned or borrowed.
+    pub fn feed_series<L: LabelPair>(
+        &mut self,
+        labels: &[L],
+        samples: &[Sample],
+        temporality: Temporality,
+    ) {
         self.scratch.clear();
         for s in &self.slis {
             let total = s.total.matches(labels);
@@ -213,7 +227,7 @@ impl RemoteWriteClassifier {
 mod tests {
     use super::*;
     use crate::counter::FirstSample;
-    use crate::remote_write::TimeSeries;
+    use crate::remote_write::{Label, TimeSeries};
 
     fn sel(s: &str) -> SeriesSelector {
         SeriesSelector::parse(s).unwrap_or_else(|e| panic!("{e}"))
@@ -404,6 +418,8 @@ mod tests {
             )
         ) {
             let mut c = classifier();
+            // The same requests through the borrowed decoding path.
+            let mut b = classifier();
             const CODES: [&str; 4] = ["200", "500", "503", "404"];
             for batch in batches {
                 let req = WriteRequest {
@@ -412,11 +428,27 @@ mod tests {
                         .map(|&(code, t, v)| series(CODES[code], &[(t, v)]))
                         .collect(),
                 };
-                for inc in c.classify(&req) {
+                let got = c.classify(&req);
+                for inc in &got {
                     proptest::prop_assert!(inc.good >= 0.0 && inc.good <= inc.total, "{:?}", inc);
                 }
+                let raw = prost::Message::encode_to_vec(&req);
+                let borrowed = WriteRequestRef::decode(&raw);
+                proptest::prop_assert!(borrowed.is_ok());
+                if let Ok(borrowed) = borrowed {
+                    let same = b.classify_ref(&borrowed);
+                    proptest::prop_assert_eq!(same.len(), got.len());
+                    for (x, y) in same.iter().zip(&got) {
+                        proptest::prop_assert_eq!(
+                            (x.sli, x.bucket, x.good.to_bits(), x.total.to_bits()),
+                            (y.sli, y.bucket, y.good.to_bits(), y.total.to_bits())
+                        );
+                    }
+                }
             }
+            proptest::prop_assert_eq!(b.stats(), c.stats());
             let state = c.tracker().export();
+            proptest::prop_assert_eq!(b.tracker().export(), state.clone());
             let mut t = CounterTracker::new(60, FirstSample::Baseline, 1000);
             t.import(&state);
             proptest::prop_assert_eq!(t.export(), state);
