@@ -35,7 +35,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ingest::counter::{CounterTracker, FirstSample, Journal, LastSample, SeriesKey, TrackerState};
 use ingest::otlp::{self, Encoding};
-use ingest::remote_write::{self, RemoteWriteError, WriteRequest};
+use ingest::remote_write::{self, LabelPair, RemoteWriteError, WriteRequestRef};
 use ingest::{RemoteWriteClassifier, SliIncrement};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -383,40 +383,49 @@ pub const MAX_LABEL_VALUE_BYTES: usize = 4096;
 
 /// Checks the labels of every series: at most [`MAX_LABELS_PER_SERIES`] of bounded length,
 /// non-empty names, no name twice, a metric name. A huge label set is refused whole, before
-/// any of it is matched or tracked.
-fn check_labels(req: &WriteRequest) -> Result<(), String> {
-    for (i, ts) in req.timeseries.iter().enumerate() {
-        if ts.labels.len() > MAX_LABELS_PER_SERIES {
+/// any of it is matched or tracked. Takes owned or borrowed labels; allocates nothing.
+fn check_labels<'s, L: LabelPair + 's>(
+    series: impl Iterator<Item = &'s [L]>,
+) -> Result<(), String> {
+    for (i, labels) in series.enumerate() {
+        if labels.len() > MAX_LABELS_PER_SERIES {
             return Err(format!(
                 "series {i} has {} labels; at most {MAX_LABELS_PER_SERIES} are accepted",
-                ts.labels.len()
+                labels.len()
             ));
         }
-        if let Some(l) = ts
-            .labels
-            .iter()
-            .find(|l| l.name.len() > MAX_LABEL_NAME_BYTES || l.value.len() > MAX_LABEL_VALUE_BYTES)
-        {
+        if let Some(l) = labels.iter().find(|l| {
+            l.name().len() > MAX_LABEL_NAME_BYTES || l.value().len() > MAX_LABEL_VALUE_BYTES
+        }) {
             return Err(format!(
                 "series {i} has a label over the size limit (name {} bytes, value {} bytes; at most {MAX_LABEL_NAME_BYTES} and {MAX_LABEL_VALUE_BYTES})",
-                l.name.len(),
-                l.value.len()
+                l.name().len(),
+                l.value().len()
             ));
         }
-        let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
-        for l in &ts.labels {
-            if l.name.is_empty() {
+        // Senders sort labels by name: then a repeated name is next to its first occurrence.
+        let sorted = labels.windows(2).all(|w| match w {
+            [a, b] => a.name() <= b.name(),
+            _ => true,
+        });
+        for (j, l) in labels.iter().enumerate() {
+            let name = l.name();
+            if name.is_empty() {
                 return Err(format!("series {i} has a label with an empty name"));
             }
-            if names.contains(&l.name.as_str()) {
-                return Err(format!("series {i} has the label {:?} twice", l.name));
+            let before = labels.get(..j).unwrap_or_default();
+            let seen = if sorted {
+                before.last().is_some_and(|p| p.name() == name)
+            } else {
+                before.iter().any(|p| p.name() == name)
+            };
+            if seen {
+                return Err(format!("series {i} has the label {name:?} twice"));
             }
-            names.push(&l.name);
         }
-        let named = ts
-            .labels
+        let named = labels
             .iter()
-            .any(|l| l.name == ingest::series::METRIC_NAME && !l.value.is_empty());
+            .any(|l| l.name() == ingest::series::METRIC_NAME && !l.value().is_empty());
         if !named {
             return Err(format!("series {i} has no metric name (__name__)"));
         }
@@ -424,8 +433,13 @@ fn check_labels(req: &WriteRequest) -> Result<(), String> {
     Ok(())
 }
 
-fn samples_of(req: &WriteRequest) -> u64 {
-    req.timeseries.iter().map(|t| t.samples.len() as u64).sum()
+/// Classifies a decompressed request that [`write`] already decoded and checked.
+fn classify_raw(classifier: &mut RemoteWriteClassifier, raw: &[u8]) -> Vec<SliIncrement> {
+    match WriteRequestRef::decode(raw) {
+        Ok(req) => classifier.classify_ref(&req),
+        // Not reached: the same bytes decoded before.
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `POST /api/v1/write`: Prometheus remote-write 1.0.
@@ -472,14 +486,22 @@ async fn write(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result
     let limit = state.settings.max_remote_write_body;
     // Snappy's worst case grows the data by a sixth plus a header.
     let compressed_limit = limit.saturating_add(limit / 6).saturating_add(64);
-    let raw = read_body(headers, body, compressed_limit, "remote_write.too_large").await?;
+    let body = read_body(headers, body, compressed_limit, "remote_write.too_large").await?;
+    // Decoded without copying labels, checked, then handed on as the decompressed bytes: the
+    // classifier decodes them again (cheap, nothing allocated per label) under the stream's
+    // lock, so decoding and checking stay outside it.
     let decoded = blocking(move || {
-        let req = remote_write::decode_write_request(&raw, limit)?;
-        Ok::<_, RemoteWriteError>(req)
+        let raw = remote_write::decompress(&body, limit)?;
+        let (samples, checked) = {
+            let req = WriteRequestRef::decode(&raw)?;
+            let samples = req.sample_count() as u64;
+            (samples, check_labels(req.series().map(|s| s.labels)))
+        };
+        Ok::<_, RemoteWriteError>((raw, samples, checked))
     })
     .await?;
-    let req = match decoded {
-        Ok(req) => req,
+    let (raw, samples, checked) = match decoded {
+        Ok(decoded) => decoded,
         Err(e) => {
             state.metrics.count_ingest(REMOTE_WRITE, 0, 1);
             let status = match e {
@@ -489,12 +511,11 @@ async fn write(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result
             return Err(ApiError::new(status, e.code(), e.to_string()));
         }
     };
-    let samples = samples_of(&req);
-    if let Err(message) = check_labels(&req) {
+    if let Err(message) = checked {
         state.metrics.count_ingest(REMOTE_WRITE, 0, samples);
         return Err(ApiError::bad_request("remote_write.bad_labels", message));
     }
-    match ingest_series(state, REMOTE_WRITE, req, |c, r| c.classify(r)).await {
+    match ingest_series(state, REMOTE_WRITE, raw, |c, raw| classify_raw(c, raw)).await {
         Ok(()) => {
             state.metrics.count_ingest(REMOTE_WRITE, samples, 0);
             Ok(())
@@ -693,7 +714,7 @@ fn count_spans(req: &otlp::ExportTraceServiceRequest) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest::remote_write::{Label, TimeSeries};
+    use ingest::remote_write::{Label, TimeSeries, WriteRequest};
 
     fn inc(sli: usize, bucket: i64, good: f64, total: f64) -> SliIncrement {
         SliIncrement {
@@ -731,18 +752,27 @@ mod tests {
         assert_eq!(e.code, "remote_write.counter_overflow");
     }
 
-    #[test]
-    fn labels_need_names_once_and_a_metric_name() {
-        let req = |labels: &[(&str, &str)]| WriteRequest {
+    /// The checks on owned labels and on the same labels borrowed from encoded bytes.
+    fn check_both(pairs: &[(&str, &str)]) -> Result<(), String> {
+        let req = WriteRequest {
             timeseries: vec![TimeSeries {
-                labels: labels.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+                labels: pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
                 samples: Vec::new(),
             }],
         };
-        assert_eq!(
-            check_labels(&req(&[("__name__", "up"), ("job", "")])),
-            Ok(())
-        );
+        let owned = check_labels(req.timeseries.iter().map(|t| t.labels.as_slice()));
+        let raw = remote_write::decompress(&remote_write::encode_write_request(&req), 1 << 20)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let borrowed = WriteRequestRef::decode(&raw)
+            .map_err(|e| e.to_string())
+            .and_then(|r| check_labels(r.series().map(|s| s.labels)));
+        assert_eq!(owned, borrowed, "{pairs:?}");
+        owned
+    }
+
+    #[test]
+    fn labels_need_names_once_and_a_metric_name() {
+        assert_eq!(check_both(&[("__name__", "up"), ("job", "")]), Ok(()));
         for (labels, want) in [
             (
                 &[("__name__", "up"), ("", "x")][..],
@@ -761,7 +791,44 @@ mod tests {
                 "series 0 has no metric name (__name__)",
             ),
         ] {
-            assert_eq!(check_labels(&req(labels)), Err(want.to_string()));
+            assert_eq!(check_both(labels), Err(want.to_string()));
+        }
+        // Sorted or not, the first offending label is the one reported.
+        for (labels, want) in [
+            (
+                &[
+                    ("__name__", "up"),
+                    ("b", "1"),
+                    ("a", "2"),
+                    ("b", "3"),
+                    ("a", "4"),
+                ][..],
+                "series 0 has the label \"b\" twice",
+            ),
+            (
+                &[
+                    ("__name__", "up"),
+                    ("a", "1"),
+                    ("a", "2"),
+                    ("b", "1"),
+                    ("b", "2"),
+                ][..],
+                "series 0 has the label \"a\" twice",
+            ),
+            (
+                &[("__name__", "up"), ("a", "1"), ("", "x"), ("a", "2")][..],
+                "series 0 has a label with an empty name",
+            ),
+            (
+                &[("__name__", "up"), ("a", "1"), ("a", "2"), ("", "x")][..],
+                "series 0 has the label \"a\" twice",
+            ),
+            (
+                &[("", "x"), ("", "y"), ("__name__", "up")][..],
+                "series 0 has a label with an empty name",
+            ),
+        ] {
+            assert_eq!(check_both(labels), Err(want.to_string()));
         }
     }
 }
