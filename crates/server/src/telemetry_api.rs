@@ -297,14 +297,21 @@ fn stream_of(state: &AppState, name: &str) -> Arc<Mutex<Stream>> {
     }
 }
 
-/// Feeds decoded counter series to a stream's classifier and commits the increments together
-/// with the tracker samples they advanced. On any failure the tracker is reverted.
+/// What a feed reports: how many records the request holds (for `/metrics`, counted as
+/// accepted or rejected with the outcome) and its increments, or why it is refused.
+type Fed = (u64, Result<Vec<SliIncrement>, ApiError>);
+
+/// Feeds counter series to a stream's classifier and commits the increments together with
+/// the tracker samples they advanced. On any failure the tracker is reverted. `feed` may
+/// refuse the request (before touching the tracker); it also runs, on a classifier without
+/// SLIs, when no SLI reads this source, so a request is checked either way. Returns the
+/// record count from `feed` (`None` when it did not run) and the outcome.
 async fn ingest_series<R: Send + 'static>(
     state: &Arc<AppState>,
     name: &'static str,
     request: R,
-    feed: fn(&mut RemoteWriteClassifier, &R) -> Vec<SliIncrement>,
-) -> Result<(), ApiError> {
+    feed: fn(&mut RemoteWriteClassifier, &R) -> Fed,
+) -> (Option<u64>, Result<(), ApiError>) {
     let loaded = state.config();
     let targets = if name == REMOTE_WRITE {
         loaded.remote_write.clone()
@@ -312,8 +319,19 @@ async fn ingest_series<R: Send + 'static>(
         loaded.otlp_metrics.clone()
     };
     let Some(targets) = targets else {
-        // No SLI reads this source: accepted, nothing to count.
-        return Ok(());
+        // No SLI reads this source: checked, accepted, nothing to count.
+        let fed = blocking(move || {
+            let mut none = RemoteWriteClassifier::new(
+                Vec::new(),
+                CounterTracker::new(60, FirstSample::Baseline, 0),
+            );
+            feed(&mut none, &request)
+        })
+        .await;
+        return match fed {
+            Ok((items, result)) => (Some(items), result.map(|_| ())),
+            Err(e) => (None, Err(e)),
+        };
     };
     // Everything from taking the stream to committing (or reverting) runs in its own task: a
     // request abandoned by its client or the timeout never leaves the tracker advanced past
@@ -323,24 +341,27 @@ async fn ingest_series<R: Send + 'static>(
         let mut guard: OwnedMutexGuard<Stream> = stream_of(&state, name).lock_owned().await;
         guard.restore(state.store.as_ref()).await?;
         guard.configure(loaded.generation, &targets);
-        let (mut guard, increments, journal) = blocking(move || {
+        let (mut guard, (items, increments), journal) = blocking(move || {
             let mut guard = guard;
             guard.classifier.tracker_mut().start_journal();
-            let increments = feed(&mut guard.classifier, &request);
+            let fed = feed(&mut guard.classifier, &request);
             let journal = guard.classifier.tracker_mut().take_journal();
-            (guard, increments, journal)
+            (guard, fed, journal)
         })
         .await?;
-        let deltas = match round_deltas(&increments, &targets.keys, name) {
-            Ok(d) => d,
+        let prepared = increments.and_then(|increments| {
+            let deltas = round_deltas(&increments, &targets.keys, name)?;
+            Ok((deltas, tracker_samples(name, &journal)))
+        });
+        let (deltas, trackers) = match prepared {
+            Ok(p) => p,
             Err(e) => {
                 guard.classifier.tracker_mut().revert(&journal);
-                return Err(e);
+                return Ok((items, Err(e)));
             }
         };
-        let trackers = tracker_samples(name, &journal);
         if deltas.is_empty() && trackers.is_empty() {
-            return Ok(());
+            return Ok((items, Ok(())));
         }
         let batch = IngestBatch {
             deltas,
@@ -350,16 +371,22 @@ async fn ingest_series<R: Send + 'static>(
         match state.committer.commit_batch(batch).await {
             Ok(()) => {
                 guard.prune(state.store.as_ref()).await;
-                Ok(())
+                Ok((items, Ok(())))
             }
             Err(e) => {
                 guard.classifier.tracker_mut().revert(&journal);
-                Err(commit_error(e, name))
+                Ok((items, Err(commit_error(e, name))))
             }
         }
     });
-    task.await
-        .map_err(|e| ApiError::internal("internal.task", e.to_string()))?
+    match task.await {
+        Ok(Ok((items, result))) => (Some(items), result),
+        Ok(Err(e)) => (None, Err(e)),
+        Err(e) => (
+            None,
+            Err(ApiError::internal("internal.task", e.to_string())),
+        ),
+    }
 }
 
 fn tracker_samples(stream: &str, journal: &Journal) -> Vec<TrackerSample> {
@@ -433,13 +460,28 @@ fn check_labels<'s, L: LabelPair + 's>(
     Ok(())
 }
 
-/// Classifies a decompressed request that [`write`] already decoded and checked.
-fn classify_raw(classifier: &mut RemoteWriteClassifier, raw: &[u8]) -> Vec<SliIncrement> {
-    match WriteRequestRef::decode(raw) {
-        Ok(req) => classifier.classify_ref(&req),
-        // Not reached: the same bytes decoded before.
-        Err(_) => Vec::new(),
+fn remote_write_error(e: RemoteWriteError) -> ApiError {
+    let status = match e {
+        RemoteWriteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// Decodes a decompressed request without copying its labels, checks the labels of every
+/// series (the request is refused whole before anything is tracked) and classifies it: one
+/// decode per request. Counts the samples, or 1 for a body that is not a request.
+fn classify_raw(classifier: &mut RemoteWriteClassifier, raw: &[u8]) -> Fed {
+    let req = match WriteRequestRef::decode(raw) {
+        Ok(req) => req,
+        Err(e) => return (1, Err(remote_write_error(e))),
+    };
+    let samples = req.sample_count() as u64;
+    if let Err(message) = check_labels(req.series().map(|s| s.labels)) {
+        let e = ApiError::bad_request("remote_write.bad_labels", message);
+        return (samples, Err(e));
     }
+    (samples, Ok(classifier.classify_ref(&req)))
 }
 
 /// `POST /api/v1/write`: Prometheus remote-write 1.0.
@@ -487,41 +529,27 @@ async fn write(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result
     // Snappy's worst case grows the data by a sixth plus a header.
     let compressed_limit = limit.saturating_add(limit / 6).saturating_add(64);
     let body = read_body(headers, body, compressed_limit, "remote_write.too_large").await?;
-    // Decoded without copying labels, checked, then handed on as the decompressed bytes: the
-    // classifier decodes them again (cheap, nothing allocated per label) under the stream's
-    // lock, so decoding and checking stay outside it.
-    let decoded = blocking(move || {
-        let raw = remote_write::decompress(&body, limit)?;
-        let (samples, checked) = {
-            let req = WriteRequestRef::decode(&raw)?;
-            let samples = req.sample_count() as u64;
-            (samples, check_labels(req.series().map(|s| s.labels)))
-        };
-        Ok::<_, RemoteWriteError>((raw, samples, checked))
-    })
-    .await?;
-    let (raw, samples, checked) = match decoded {
-        Ok(decoded) => decoded,
+    let raw = match blocking(move || remote_write::decompress(&body, limit)).await? {
+        Ok(raw) => raw,
         Err(e) => {
             state.metrics.count_ingest(REMOTE_WRITE, 0, 1);
-            let status = match e {
-                RemoteWriteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return Err(ApiError::new(status, e.code(), e.to_string()));
+            return Err(remote_write_error(e));
         }
     };
-    if let Err(message) = checked {
-        state.metrics.count_ingest(REMOTE_WRITE, 0, samples);
-        return Err(ApiError::bad_request("remote_write.bad_labels", message));
-    }
-    match ingest_series(state, REMOTE_WRITE, raw, |c, raw| classify_raw(c, raw)).await {
+    // Decoded (borrowing the labels from `raw`), checked and classified in one pass.
+    let (samples, result) =
+        ingest_series(state, REMOTE_WRITE, raw, |c, raw| classify_raw(c, raw)).await;
+    match result {
         Ok(()) => {
-            state.metrics.count_ingest(REMOTE_WRITE, samples, 0);
+            state
+                .metrics
+                .count_ingest(REMOTE_WRITE, samples.unwrap_or(0), 0);
             Ok(())
         }
         Err(e) => {
-            state.metrics.count_ingest(REMOTE_WRITE, 0, samples);
+            state
+                .metrics
+                .count_ingest(REMOTE_WRITE, 0, samples.unwrap_or(1));
             Err(e)
         }
     }
@@ -628,7 +656,9 @@ async fn metrics(
             ApiError::bad_request(e.code(), e.to_string())
         })?;
     let points = otlp::counter_series(&req).len() as u64;
-    match ingest_series(state, OTLP_METRICS, req, |c, r| c.classify_otlp(r)).await {
+    let (_, result) =
+        ingest_series(state, OTLP_METRICS, req, |c, r| (0, Ok(c.classify_otlp(r)))).await;
+    match result {
         Ok(()) => {
             state.metrics.count_ingest(OTLP_METRICS, points, 0);
             Ok(())
