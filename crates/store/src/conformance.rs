@@ -16,8 +16,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    token_sha256, AlertStateRecord, AuditEntry, AuditKey, BucketCount, Change, Checkpoint,
-    CounterDelta, FilePosition, IngestBatch, RequestId, Store, StoreError, TokenRecord, TokenRole,
+    token_sha256, AckRecord, AlertRecord, AlertSource, AlertStateRecord, AttemptOutcome,
+    AttemptRecord, AuditEntry, AuditKey, BucketCount, Change, Checkpoint, CounterDelta,
+    DeliveryStatus, FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter,
+    OutboxRecord, RequestId, SilenceRecord, Store, StoreError, TokenRecord, TokenRole,
     TrackerSample, MAX_COUNT, SCHEMA_VERSION,
 };
 
@@ -128,6 +130,13 @@ macro_rules! conformance_tests {
             concurrent_audit_appends_chain,
             tracker_samples_upsert_and_persist,
             request_ids_refuse_retries,
+            alerts_upsert_filter_and_prune,
+            silences_are_audited_and_kept,
+            acks_round_trip_and_clear,
+            group_states_upsert_and_persist,
+            outbox_enqueue_is_atomic,
+            outbox_due_attempts_and_reopen,
+            notification_history_filters,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -1505,5 +1514,607 @@ pub async fn request_ids_refuse_retries(fx: &dyn Fixture) -> Result<(), Failure>
         "a pruned id counts again",
         s.counts("idem/avail", 0, 60).await?,
         vec![bc(0, 18, 20)],
+    )
+}
+
+// ---- Notifications: alerts, silences, acknowledgements, group states, the outbox.
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn alert(fingerprint: &str, ends_at: i64, source: AlertSource) -> AlertRecord {
+    AlertRecord {
+        fingerprint: fingerprint.to_owned(),
+        labels: format!(r#"{{"alertname":"{fingerprint}"}}"#),
+        annotations: r#"{"summary":"s"}"#.to_owned(),
+        starts_at: 100,
+        ends_at,
+        generator_url: format!("http://prometheus/graph?g={fingerprint}"),
+        updated_at: 100,
+        source,
+    }
+}
+
+/// Alerts upsert by fingerprint (every field replaced), `active_at` keeps `ends_at > at` exactly,
+/// they survive a reopen, and pruning drops only those that ended before the cut — without an
+/// audit record.
+pub async fn alerts_upsert_filter_and_prune(fx: &dyn Fixture) -> Result<(), Failure> {
+    let mut renewed = alert("b2", 400, AlertSource::Prometheus);
+    renewed.annotations = r#"{"summary":"renewed"}"#.to_owned();
+    renewed.updated_at = 160;
+    {
+        let s = fx.open().await?;
+        s.upsert_alerts(&[
+            alert("b2", 200, AlertSource::Prometheus),
+            alert("a1", 300, AlertSource::Nines),
+            alert("c3", 150, AlertSource::Prometheus),
+        ])
+        .await?;
+        s.upsert_alerts(std::slice::from_ref(&renewed)).await?;
+        let refused = s
+            .upsert_alerts(&[
+                alert("d4", 500, AlertSource::Prometheus),
+                AlertRecord {
+                    labels: "not json".to_owned(),
+                    ..alert("e5", 500, AlertSource::Prometheus)
+                },
+            ])
+            .await;
+        ensure(
+            matches!(refused, Err(StoreError::InvalidInput { .. })),
+            || format!("labels that are not a JSON object must be refused, got {refused:?}"),
+        )?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    ensure_eq(
+        "every alert after an upsert and a reopen (the refused batch left nothing)",
+        s.alerts(None).await?,
+        vec![
+            alert("a1", 300, AlertSource::Nines),
+            renewed.clone(),
+            alert("c3", 150, AlertSource::Prometheus),
+        ],
+    )?;
+    let active = |at| {
+        let s = s.clone();
+        async move {
+            Ok::<_, Failure>(
+                s.alerts(Some(at))
+                    .await?
+                    .into_iter()
+                    .map(|a| a.fingerprint)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    ensure_eq(
+        "active at 149",
+        active(149).await?,
+        strings(&["a1", "b2", "c3"]),
+    )?;
+    ensure_eq(
+        "active at 150 (an alert ending at 150 is over)",
+        active(150).await?,
+        strings(&["a1", "b2"]),
+    )?;
+    ensure_eq("active at 400", active(400).await?, Vec::<String>::new())?;
+    ensure_eq("alerts pruned before 300", s.prune_alerts(300).await?, 1)?;
+    ensure_eq(
+        "alerts after pruning",
+        s.alerts(None).await?,
+        vec![alert("a1", 300, AlertSource::Nines), renewed],
+    )?;
+    ensure_eq("alert writes are not audited", audit_len(&*s).await?, 0)
+}
+
+fn silence(id: &str, ends_at: i64, updated_at: i64) -> SilenceRecord {
+    SilenceRecord {
+        id: id.to_owned(),
+        matchers: r#"[{"name":"service","value":"web","isRegex":false,"isEqual":true}]"#.to_owned(),
+        starts_at: 100,
+        ends_at,
+        created_by: "alice".to_owned(),
+        comment: format!("silence {id}"),
+        updated_at,
+    }
+}
+
+/// Silences are created and replaced by id and expired, each with one audit record in the same
+/// transaction; an expired silence is kept; expiring an unknown or ended silence records nothing.
+pub async fn silences_are_audited_and_kept(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = open_keyed(fx).await?;
+        s.save_silences(
+            &[silence("s-2", 500, 100)],
+            &entry(100, "silence.create", "s-2"),
+        )
+        .await?;
+        // An update with changed matchers: the old one expired and a new one, together.
+        s.save_silences(
+            &[silence("s-2", 150, 150), silence("s-1", 900, 150)],
+            &entry(150, "silence.replace", "s-2"),
+        )
+        .await?;
+        ensure(
+            s.expire_silence("s-1", 200, &entry(200, "silence.expire", "s-1"))
+                .await?,
+            || "expiring an active silence returned false".to_owned(),
+        )?;
+        ensure(
+            !s.expire_silence("s-1", 250, &entry(250, "silence.expire", "s-1"))
+                .await?,
+            || "expiring an expired silence returned true".to_owned(),
+        )?;
+        ensure(
+            !s.expire_silence("nope", 250, &entry(250, "silence.expire", "nope"))
+                .await?,
+            || "expiring an unknown silence returned true".to_owned(),
+        )?;
+        // Refused writes leave nothing: an invalid silence, an invalid audit entry.
+        let mut bad_matchers = silence("s-3", 900, 300);
+        bad_matchers.matchers = "{}".to_owned();
+        ensure(
+            s.save_silences(&[bad_matchers], &entry(300, "silence.create", "s-3"))
+                .await
+                .is_err(),
+            || "a silence whose matchers are not a JSON array was stored".to_owned(),
+        )?;
+        let mut bad = entry(300, "silence.create", "s-3");
+        bad.actor.clear();
+        ensure(
+            s.save_silences(&[silence("s-3", 900, 300)], &bad)
+                .await
+                .is_err(),
+            || "a silence was stored with an invalid audit entry".to_owned(),
+        )?;
+        s.close().await?;
+    }
+    let s = open_keyed(fx).await?;
+    let mut expired = silence("s-1", 200, 200);
+    expired.comment = "silence s-1".to_owned();
+    ensure_eq(
+        "silences after a reopen",
+        s.silences().await?,
+        vec![expired, silence("s-2", 150, 150)],
+    )?;
+    ensure_eq(
+        "audit records of the silence writes",
+        s.audit_entries(1, 100)
+            .await?
+            .iter()
+            .map(|r| (r.action.clone(), r.target.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("silence.create".to_owned(), "s-2".to_owned()),
+            ("silence.replace".to_owned(), "s-2".to_owned()),
+            ("silence.expire".to_owned(), "s-1".to_owned()),
+        ],
+    )?;
+    ensure(s.verify_audit(&key(), None).await?.is_clean(), || {
+        "the audit chain of silence writes does not verify".to_owned()
+    })
+}
+
+fn ack(fingerprint: &str, by: &str, at: i64) -> AckRecord {
+    AckRecord {
+        fingerprint: fingerprint.to_owned(),
+        by: by.to_owned(),
+        comment: format!("on it ({by})"),
+        at,
+    }
+}
+
+/// Acknowledgements are audited, replace an earlier one of the same alert, survive a reopen, and
+/// `clear_acks` drops exactly the listed ones (unaudited).
+pub async fn acks_round_trip_and_clear(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = open_keyed(fx).await?;
+        s.ack_alert(&ack("f2", "bob", 10), &entry(10, "alert.ack", "f2"))
+            .await?;
+        s.ack_alert(&ack("f1", "alice", 11), &entry(11, "alert.ack", "f1"))
+            .await?;
+        s.ack_alert(&ack("f3", "carol", 12), &entry(12, "alert.ack", "f3"))
+            .await?;
+        s.ack_alert(&ack("f2", "dave", 13), &entry(13, "alert.ack", "f2"))
+            .await?;
+        let mut bad = entry(14, "alert.ack", "f4");
+        bad.actor.clear();
+        ensure(
+            s.ack_alert(&ack("f4", "eve", 14), &bad).await.is_err(),
+            || "an acknowledgement was stored with an invalid audit entry".to_owned(),
+        )?;
+        ensure(
+            s.ack_alert(&ack("f5", "", 15), &entry(15, "alert.ack", "f5"))
+                .await
+                .is_err(),
+            || "an acknowledgement without a responder was stored".to_owned(),
+        )?;
+        s.close().await?;
+    }
+    let s = open_keyed(fx).await?;
+    ensure_eq(
+        "acknowledgements after a re-ack and a reopen",
+        s.acks().await?,
+        vec![
+            ack("f1", "alice", 11),
+            ack("f2", "dave", 13),
+            ack("f3", "carol", 12),
+        ],
+    )?;
+    ensure_eq(
+        "one audit record per acknowledgement",
+        audit_len(&*s).await?,
+        4,
+    )?;
+    ensure_eq(
+        "acknowledgements cleared",
+        s.clear_acks(&["f1".to_owned(), "f3".to_owned(), "unknown".to_owned()])
+            .await?,
+        2,
+    )?;
+    ensure_eq(
+        "acknowledgements left",
+        s.acks().await?,
+        vec![ack("f2", "dave", 13)],
+    )?;
+    ensure_eq("clearing is not audited", audit_len(&*s).await?, 4)
+}
+
+fn group(receiver: &str, group_key: &str, n: i64) -> GroupStateRecord {
+    GroupStateRecord {
+        receiver: receiver.to_owned(),
+        group_key: group_key.to_owned(),
+        state: format!(r#"{{"phase":"waiting","n":{n}}}"#),
+        updated_at: n,
+    }
+}
+
+/// Group states upsert by (receiver, group key), list sorted, survive a reopen, and pruning drops
+/// only stale ones.
+pub async fn group_states_upsert_and_persist(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = fx.open().await?;
+        s.save_group_states(&[
+            group("team-b", "{}:{alertname=\"x\"}", 10),
+            group("team-a", "{}:{alertname=\"x\"}", 11),
+            group("team-a", "{}:{alertname=\"y\"}", 12),
+        ])
+        .await?;
+        s.save_group_states(&[group("team-b", "{}:{alertname=\"x\"}", 20)])
+            .await?;
+        ensure(
+            s.save_group_states(&[group("team-c", "k", 1), group("", "k", 1)])
+                .await
+                .is_err(),
+            || "a group state without a receiver was stored".to_owned(),
+        )?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    ensure_eq(
+        "group states after an upsert and a reopen",
+        s.group_states().await?,
+        vec![
+            group("team-a", "{}:{alertname=\"x\"}", 11),
+            group("team-a", "{}:{alertname=\"y\"}", 12),
+            group("team-b", "{}:{alertname=\"x\"}", 20),
+        ],
+    )?;
+    ensure_eq("group states pruned", s.prune_group_states(12).await?, 1)?;
+    ensure_eq(
+        "group states after pruning",
+        s.group_states().await?,
+        vec![
+            group("team-a", "{}:{alertname=\"y\"}", 12),
+            group("team-b", "{}:{alertname=\"x\"}", 20),
+        ],
+    )
+}
+
+fn outbox(id: &str, receiver: &str, created_at: i64, next_attempt_at: i64) -> OutboxRecord {
+    OutboxRecord {
+        id: id.to_owned(),
+        receiver: receiver.to_owned(),
+        integration: 1,
+        group_key: format!("group-of-{id}"),
+        payload: format!(r#"{{"version":"4","id":"{id}"}}"#),
+        created_at,
+        next_attempt_at,
+    }
+}
+
+fn pending(record: OutboxRecord, attempts: Vec<AttemptRecord>) -> Notification {
+    Notification {
+        record,
+        status: DeliveryStatus::Pending,
+        attempts,
+    }
+}
+
+fn failed(at: i64, reason: &str, next_attempt_at: i64) -> AttemptRecord {
+    AttemptRecord {
+        at,
+        outcome: AttemptOutcome::Failed {
+            reason: reason.to_owned(),
+            next_attempt_at,
+        },
+    }
+}
+
+/// An enqueue stores its deliveries and the group states that caused them together: when the
+/// group-state write is refused, or one id is already stored, neither is kept.
+pub async fn outbox_enqueue_is_atomic(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    let bad_state = group("", "k", 1);
+    ensure(
+        s.enqueue_notifications(&[outbox("n1", "hook", 10, 10)], &[bad_state])
+            .await
+            .is_err(),
+        || "an enqueue whose group state is invalid succeeded".to_owned(),
+    )?;
+    ensure_eq(
+        "deliveries after a refused group state",
+        s.notifications(&NotificationFilter::default(), 100)
+            .await?
+            .len(),
+        0,
+    )?;
+    ensure_eq("group states", s.group_states().await?.len(), 0)?;
+    s.enqueue_notifications(&[outbox("n1", "hook", 10, 10)], &[group("hook", "g", 10)])
+        .await?;
+    let dup = s
+        .enqueue_notifications(
+            &[outbox("n2", "hook", 20, 20), outbox("n1", "hook", 20, 20)],
+            &[group("hook", "g", 20), group("hook", "h", 20)],
+        )
+        .await;
+    ensure(
+        matches!(&dup, Err(StoreError::DuplicateNotification { id }) if id == "n1"),
+        || format!("enqueueing a stored id must fail as a duplicate, got {dup:?}"),
+    )?;
+    let twice = s
+        .enqueue_notifications(
+            &[outbox("n3", "hook", 20, 20), outbox("n3", "hook", 20, 20)],
+            &[],
+        )
+        .await;
+    ensure(
+        matches!(&twice, Err(StoreError::DuplicateNotification { id }) if id == "n3"),
+        || format!("an id twice in one enqueue must fail as a duplicate, got {twice:?}"),
+    )?;
+    ensure_eq(
+        "deliveries after refused enqueues",
+        s.notifications(&NotificationFilter::default(), 100).await?,
+        vec![pending(outbox("n1", "hook", 10, 10), vec![])],
+    )?;
+    ensure_eq(
+        "group states after refused enqueues",
+        s.group_states().await?,
+        vec![group("hook", "g", 10)],
+    )
+}
+
+/// Due deliveries are the pending ones with `next_attempt_at <= now`, in (next_attempt_at, id)
+/// order up to the limit; attempts append to the history and move the delivery on; a finished
+/// delivery takes no more attempts; after a reopen a pending delivery is due with the same id.
+pub async fn outbox_due_attempts_and_reopen(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = fx.open().await?;
+        s.enqueue_notifications(
+            &[
+                outbox("c", "hook", 1, 30),
+                outbox("b", "hook", 1, 20),
+                outbox("a", "hook", 1, 20),
+                outbox("d", "mail", 1, 40),
+            ],
+            &[],
+        )
+        .await?;
+        let due_ids =
+            |v: Vec<Notification>| v.into_iter().map(|n| n.record.id).collect::<Vec<String>>();
+        ensure_eq(
+            "due at 19",
+            due_ids(s.due_notifications(19, 10).await?),
+            vec![],
+        )?;
+        ensure_eq(
+            "due at 30",
+            due_ids(s.due_notifications(30, 10).await?),
+            vec!["a".to_owned(), "b".to_owned(), "c".to_owned()],
+        )?;
+        ensure_eq(
+            "due at 30, limit 2",
+            due_ids(s.due_notifications(30, 2).await?),
+            vec!["a".to_owned(), "b".to_owned()],
+        )?;
+        ensure(
+            s.record_attempt("a", &failed(20, "http 503", 50)).await?,
+            || "an attempt on a pending delivery returned false".to_owned(),
+        )?;
+        ensure(
+            s.record_attempt(
+                "b",
+                &AttemptRecord {
+                    at: 21,
+                    outcome: AttemptOutcome::Delivered,
+                },
+            )
+            .await?,
+            || "an attempt on a pending delivery returned false".to_owned(),
+        )?;
+        ensure(
+            s.record_attempt(
+                "c",
+                &AttemptRecord {
+                    at: 30,
+                    outcome: AttemptOutcome::GaveUp {
+                        reason: "http 404".to_owned(),
+                    },
+                },
+            )
+            .await?,
+            || "an attempt on a pending delivery returned false".to_owned(),
+        )?;
+        ensure(
+            !s.record_attempt("b", &failed(31, "late", 60)).await?,
+            || "an attempt on a delivered notification returned true".to_owned(),
+        )?;
+        ensure(
+            !s.record_attempt("nope", &failed(31, "x", 60)).await?,
+            || "an attempt on an unknown notification returned true".to_owned(),
+        )?;
+        ensure_eq(
+            "due at 45 (a retries at 50; b delivered, c gave up)",
+            due_ids(s.due_notifications(45, 10).await?),
+            vec!["d".to_owned()],
+        )?;
+        s.close().await?;
+    }
+    let s = fx.open().await?;
+    let mut a = outbox("a", "hook", 1, 50);
+    a.next_attempt_at = 50;
+    ensure_eq(
+        "due after a reopen: the same ids, payloads and attempts",
+        s.due_notifications(100, 10).await?,
+        vec![
+            pending(outbox("d", "mail", 1, 40), vec![]),
+            pending(a.clone(), vec![failed(20, "http 503", 50)]),
+        ],
+    )?;
+    s.record_attempt("a", &failed(50, "timeout", 80)).await?;
+    s.record_attempt(
+        "a",
+        &AttemptRecord {
+            at: 80,
+            outcome: AttemptOutcome::Delivered,
+        },
+    )
+    .await?;
+    let history = s
+        .notifications(
+            &NotificationFilter {
+                receiver: Some("hook".to_owned()),
+                status: Some(DeliveryStatus::Delivered),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?;
+    a.next_attempt_at = 80;
+    ensure_eq(
+        "a delivered notification with every attempt, oldest first",
+        history.into_iter().find(|n| n.record.id == "a"),
+        Some(Notification {
+            record: a,
+            status: DeliveryStatus::Delivered,
+            attempts: vec![
+                failed(20, "http 503", 50),
+                failed(50, "timeout", 80),
+                AttemptRecord {
+                    at: 80,
+                    outcome: AttemptOutcome::Delivered,
+                },
+            ],
+        }),
+    )
+}
+
+/// The history lists deliveries newest first (created_at, then id, descending), filtered by
+/// receiver, group, status and creation time, up to the limit.
+pub async fn notification_history_filters(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    s.enqueue_notifications(
+        &[
+            outbox("n1", "hook", 10, 10),
+            outbox("n2", "mail", 20, 20),
+            outbox("n3", "hook", 30, 30),
+            outbox("n4", "hook", 30, 30),
+        ],
+        &[],
+    )
+    .await?;
+    s.record_attempt(
+        "n3",
+        &AttemptRecord {
+            at: 31,
+            outcome: AttemptOutcome::GaveUp {
+                reason: "http 400".to_owned(),
+            },
+        },
+    )
+    .await?;
+    let ids = |filter: NotificationFilter, limit| {
+        let s = s.clone();
+        async move {
+            Ok::<_, Failure>(
+                s.notifications(&filter, limit)
+                    .await?
+                    .into_iter()
+                    .map(|n| n.record.id)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    ensure_eq(
+        "all, newest first",
+        ids(NotificationFilter::default(), 10).await?,
+        strings(&["n4", "n3", "n2", "n1"]),
+    )?;
+    ensure_eq(
+        "limit 2",
+        ids(NotificationFilter::default(), 2).await?,
+        strings(&["n4", "n3"]),
+    )?;
+    ensure_eq(
+        "receiver hook",
+        ids(
+            NotificationFilter {
+                receiver: Some("hook".to_owned()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?,
+        strings(&["n4", "n3", "n1"]),
+    )?;
+    ensure_eq(
+        "gave up",
+        ids(
+            NotificationFilter {
+                status: Some(DeliveryStatus::GaveUp),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?,
+        strings(&["n3"]),
+    )?;
+    ensure_eq(
+        "pending hook since 20",
+        ids(
+            NotificationFilter {
+                receiver: Some("hook".to_owned()),
+                status: Some(DeliveryStatus::Pending),
+                created_from: Some(20),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?,
+        strings(&["n4"]),
+    )?;
+    ensure_eq(
+        "group of n2",
+        ids(
+            NotificationFilter {
+                group_key: Some("group-of-n2".to_owned()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await?,
+        strings(&["n2"]),
     )
 }

@@ -93,6 +93,9 @@ pub enum StoreError {
     #[error("request {id:?} was already committed")]
     DuplicateRequest { id: String },
 
+    #[error("a notification with id {id:?} is already stored")]
+    DuplicateNotification { id: String },
+
     #[error("{operation}: the disk (or the database's size limit) is full: {source}")]
     DiskFull {
         operation: &'static str,
@@ -123,6 +126,7 @@ impl StoreError {
             StoreError::Closed => "store.closed",
             StoreError::DuplicateRequest { .. } => "store.duplicate_request",
             StoreError::DiskFull { .. } => "store.disk_full",
+            StoreError::DuplicateNotification { .. } => "store.duplicate_notification",
         }
     }
 

@@ -19,6 +19,7 @@ pub mod conformance;
 mod control;
 mod error;
 mod memory;
+mod notifications;
 mod sqlite;
 
 pub use audit::{
@@ -29,6 +30,10 @@ pub use audit::{
 pub use control::{AlertStateRecord, Change, ChangeRecord, TokenRecord, TokenRole};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use notifications::{
+    AckRecord, AlertRecord, AlertSource, AttemptOutcome, AttemptRecord, DeliveryStatus,
+    GroupStateRecord, Notification, NotificationFilter, OutboxRecord, SilenceRecord,
+};
 pub use sqlite::SqliteStore;
 
 /// The newest schema version this binary knows. Every backend reports it once opened.
@@ -199,6 +204,86 @@ pub trait Store: Send + Sync {
 
     /// Every stored alert state, sorted by (slo, tier).
     async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError>;
+
+    // ---- Notifications (see the `notifications` module for what is audited and why).
+
+    /// Upserts alerts by fingerprint (every field replaced), in one transaction. Not audited:
+    /// senders renew every alert each minute.
+    async fn upsert_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError>;
+
+    /// Alerts sorted by fingerprint: all of them, or (`Some(at)`) those with `ends_at > at`.
+    async fn alerts(&self, active_at: Option<i64>) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// Deletes alerts that ended before `ended_before` (`ends_at < ended_before`); returns how many.
+    async fn prune_alerts(&self, ended_before: i64) -> Result<u64, StoreError>;
+
+    /// Creates or replaces silences by id, audited, in one transaction (an update with changed
+    /// matchers saves the expired old silence and the new one together).
+    async fn save_silences(
+        &self,
+        silences: &[SilenceRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Expires silence `id` at `at` (`ends_at = at`, `updated_at = at`), keeping it. Returns false
+    /// (and records nothing) when there is no such silence or it has already ended by `at`.
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// Every silence, expired ones included, sorted by id.
+    async fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError>;
+
+    /// Acknowledges an alert (replacing an earlier acknowledgement of it), audited.
+    async fn ack_alert(&self, ack: &AckRecord, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Every acknowledgement, sorted by fingerprint.
+    async fn acks(&self) -> Result<Vec<AckRecord>, StoreError>;
+
+    /// Drops the acknowledgements of these (resolved) alerts; returns how many. Not audited: it
+    /// follows from the alerts' resolution.
+    async fn clear_acks(&self, fingerprints: &[String]) -> Result<u64, StoreError>;
+
+    /// Upserts group states by (receiver, group key), in one transaction.
+    async fn save_group_states(&self, states: &[GroupStateRecord]) -> Result<(), StoreError>;
+
+    /// Every group state, sorted by (receiver, group key).
+    async fn group_states(&self) -> Result<Vec<GroupStateRecord>, StoreError>;
+
+    /// Drops group states not updated since `updated_before`; returns how many.
+    async fn prune_group_states(&self, updated_before: i64) -> Result<u64, StoreError>;
+
+    /// Writes new deliveries (pending, no attempts) and the group states that caused them in one
+    /// transaction: all are stored or none is. An id already stored (or twice in the call) fails
+    /// with `StoreError::DuplicateNotification`.
+    async fn enqueue_notifications(
+        &self,
+        records: &[OutboxRecord],
+        group_states: &[GroupStateRecord],
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` pending deliveries with `next_attempt_at <= now`, by (next_attempt_at, id).
+    async fn due_notifications(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Appends an attempt to a pending delivery and moves it on (delivered, retry at
+    /// `next_attempt_at`, or gave up). Returns false (and records nothing) when no pending delivery
+    /// has this id.
+    async fn record_attempt(&self, id: &str, attempt: &AttemptRecord) -> Result<bool, StoreError>;
+
+    /// Up to `limit` deliveries matching `filter`, newest first (by created_at, then id, descending),
+    /// each with every attempt.
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
 
     /// Up to `limit` audit records with `seq >= from_seq`, ascending, exactly as stored.
     async fn audit_entries(

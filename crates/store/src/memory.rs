@@ -7,10 +7,14 @@ use async_trait::async_trait;
 
 use crate::audit::{prepare_audit, PreparedAudit};
 use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
+use crate::notifications::{
+    validate_ack, validate_alerts, validate_group_states, validate_outbox, validate_silences,
+};
 use crate::{
-    prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
-    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TrackerSample,
-    GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
+    prepare, AckRecord, AlertRecord, AlertStateRecord, AttemptOutcome, AttemptRecord, AuditEntry,
+    AuditKey, AuditRecord, BucketCount, Change, ChangeRecord, DeliveryStatus, FilePosition,
+    GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord, SilenceRecord,
+    Store, StoreError, TokenRecord, TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Default)]
@@ -27,6 +31,25 @@ struct Inner {
     audit: Vec<AuditRecord>,
     changes: Vec<ChangeRecord>,
     alert_states: BTreeMap<(String, String), AlertStateRecord>,
+    /// By fingerprint.
+    alerts: BTreeMap<String, AlertRecord>,
+    /// By id.
+    silences: BTreeMap<String, SilenceRecord>,
+    /// By fingerprint.
+    acks: BTreeMap<String, AckRecord>,
+    /// By (receiver, group key).
+    group_states: BTreeMap<(String, String), GroupStateRecord>,
+    /// By id.
+    outbox: BTreeMap<String, Notification>,
+}
+
+impl Inner {
+    fn upsert_group_states(&mut self, states: &[GroupStateRecord]) {
+        for g in states {
+            self.group_states
+                .insert((g.receiver.clone(), g.group_key.clone()), g.clone());
+        }
+    }
 }
 
 impl Inner {
@@ -345,5 +368,195 @@ impl Store for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn upsert_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
+        validate_alerts(alerts)?;
+        let mut inner = self.lock();
+        for a in alerts {
+            inner.alerts.insert(a.fingerprint.clone(), a.clone());
+        }
+        Ok(())
+    }
+
+    async fn alerts(&self, active_at: Option<i64>) -> Result<Vec<AlertRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .alerts
+            .values()
+            .filter(|a| active_at.is_none_or(|at| a.ends_at > at))
+            .cloned()
+            .collect())
+    }
+
+    async fn prune_alerts(&self, ended_before: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let n = inner.alerts.len();
+        inner.alerts.retain(|_, a| a.ends_at >= ended_before);
+        Ok((n - inner.alerts.len()) as u64)
+    }
+
+    async fn save_silences(
+        &self,
+        silences: &[SilenceRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_silences(silences)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        for s in silences {
+            inner.silences.insert(s.id.clone(), s.clone());
+        }
+        Ok(())
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        if inner.silences.get(id).is_none_or(|s| s.ends_at <= at) {
+            return Ok(false);
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        if let Some(s) = inner.silences.get_mut(id) {
+            s.ends_at = at;
+            s.updated_at = at;
+        }
+        Ok(true)
+    }
+
+    async fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError> {
+        Ok(self.lock().silences.values().cloned().collect())
+    }
+
+    async fn ack_alert(&self, ack: &AckRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        validate_ack(ack)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        inner.acks.insert(ack.fingerprint.clone(), ack.clone());
+        Ok(())
+    }
+
+    async fn acks(&self) -> Result<Vec<AckRecord>, StoreError> {
+        Ok(self.lock().acks.values().cloned().collect())
+    }
+
+    async fn clear_acks(&self, fingerprints: &[String]) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        Ok(fingerprints
+            .iter()
+            .filter(|f| inner.acks.remove(f.as_str()).is_some())
+            .count() as u64)
+    }
+
+    async fn save_group_states(&self, states: &[GroupStateRecord]) -> Result<(), StoreError> {
+        validate_group_states(states)?;
+        self.lock().upsert_group_states(states);
+        Ok(())
+    }
+
+    async fn group_states(&self) -> Result<Vec<GroupStateRecord>, StoreError> {
+        Ok(self.lock().group_states.values().cloned().collect())
+    }
+
+    async fn prune_group_states(&self, updated_before: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let n = inner.group_states.len();
+        inner
+            .group_states
+            .retain(|_, g| g.updated_at >= updated_before);
+        Ok((n - inner.group_states.len()) as u64)
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        records: &[OutboxRecord],
+        group_states: &[GroupStateRecord],
+    ) -> Result<(), StoreError> {
+        validate_outbox(records)?;
+        validate_group_states(group_states)?;
+        let mut inner = self.lock();
+        if let Some(r) = records.iter().find(|r| inner.outbox.contains_key(&r.id)) {
+            return Err(StoreError::DuplicateNotification { id: r.id.clone() });
+        }
+        for r in records {
+            inner.outbox.insert(
+                r.id.clone(),
+                Notification {
+                    record: r.clone(),
+                    status: DeliveryStatus::Pending,
+                    attempts: Vec::new(),
+                },
+            );
+        }
+        inner.upsert_group_states(group_states);
+        Ok(())
+    }
+
+    async fn due_notifications(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut due: Vec<Notification> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|n| n.status == DeliveryStatus::Pending && n.record.next_attempt_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| {
+            (a.record.next_attempt_at, &a.record.id).cmp(&(b.record.next_attempt_at, &b.record.id))
+        });
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn record_attempt(&self, id: &str, attempt: &AttemptRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(n) = inner
+            .outbox
+            .get_mut(id)
+            .filter(|n| n.status == DeliveryStatus::Pending)
+        else {
+            return Ok(false);
+        };
+        n.status = attempt.outcome.status();
+        if let AttemptOutcome::Failed {
+            next_attempt_at, ..
+        } = attempt.outcome
+        {
+            n.record.next_attempt_at = next_attempt_at;
+        }
+        n.attempts.push(attempt.clone());
+        Ok(true)
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut out: Vec<Notification> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|n| filter.matches(n))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            (b.record.created_at, &b.record.id).cmp(&(a.record.created_at, &a.record.id))
+        });
+        out.truncate(limit);
+        Ok(out)
     }
 }

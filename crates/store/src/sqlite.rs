@@ -11,10 +11,14 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::audit::{prepare_audit, PreparedAudit};
 use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
+use crate::notifications::{
+    validate_ack, validate_alerts, validate_group_states, validate_outbox, validate_silences,
+};
 use crate::{
-    prepare, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, BucketCount, Change,
-    ChangeRecord, FilePosition, IngestBatch, Store, StoreError, TokenRecord, TokenRole,
-    TrackerSample, GENESIS_MAC,
+    prepare, AckRecord, AlertRecord, AlertSource, AlertStateRecord, AttemptOutcome, AttemptRecord,
+    AuditEntry, AuditKey, AuditRecord, BucketCount, Change, ChangeRecord, DeliveryStatus,
+    FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord,
+    SilenceRecord, Store, StoreError, TokenRecord, TokenRole, TrackerSample, GENESIS_MAC,
 };
 
 /// One schema change, kept as plain SQL in `migrations/sqlite/`. Versions start at 1 and never skip.
@@ -39,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         description: "counter trackers and ingest request ids",
         sql: include_str!("../migrations/sqlite/0003_trackers_and_request_ids.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "alerts, silences, acks, group states, notification outbox",
+        sql: include_str!("../migrations/sqlite/0004_notifications.sql"),
     },
 ];
 
@@ -420,6 +429,88 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreErr
 }
 
 const TOKEN_COLUMNS: &str = "name, role, sha256, created_at, revoked_at";
+
+async fn upsert_group_states_in(
+    tx: &mut sqlx::SqliteConnection,
+    states: &[GroupStateRecord],
+) -> Result<(), StoreError> {
+    for g in states {
+        sqlx::query(
+            "INSERT INTO group_states (receiver, group_key, state, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (receiver, group_key) DO UPDATE SET state = excluded.state, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&g.receiver)
+        .bind(&g.group_key)
+        .bind(&g.state)
+        .bind(g.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("saving a group state"))?;
+    }
+    Ok(())
+}
+
+const NOTIFICATION_COLUMNS: &str =
+    "id, receiver, integration, group_key, payload, created_at, next_attempt_at, status";
+
+fn limit_i64(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The deliveries of `rows` (selected with [`NOTIFICATION_COLUMNS`]), each with its attempts.
+async fn notifications_with_attempts(
+    pool: &SqlitePool,
+    rows: &[sqlx::sqlite::SqliteRow],
+) -> Result<Vec<Notification>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let read = || StoreError::query("reading notifications");
+        let integration: i64 = row.try_get(2).map_err(read())?;
+        let status: String = row.try_get(7).map_err(read())?;
+        let record = OutboxRecord {
+            id: row.try_get(0).map_err(read())?,
+            receiver: row.try_get(1).map_err(read())?,
+            integration: u32::try_from(integration).map_err(|_| {
+                StoreError::Corrupt(format!("integration index {integration} is out of range"))
+            })?,
+            group_key: row.try_get(3).map_err(read())?,
+            payload: row.try_get(4).map_err(read())?,
+            created_at: row.try_get(5).map_err(read())?,
+            next_attempt_at: row.try_get(6).map_err(read())?,
+        };
+        let status = status
+            .parse::<DeliveryStatus>()
+            .map_err(StoreError::Corrupt)?;
+        let attempt_rows = sqlx::query(
+            "SELECT at, outcome, reason, next_attempt_at FROM notification_attempts \
+             WHERE notification_id = ? ORDER BY n",
+        )
+        .bind(&record.id)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::query("reading delivery attempts"))?;
+        let mut attempts = Vec::with_capacity(attempt_rows.len());
+        for a in &attempt_rows {
+            let read = || StoreError::query("reading delivery attempts");
+            let kind: String = a.try_get(1).map_err(read())?;
+            attempts.push(AttemptRecord {
+                at: a.try_get(0).map_err(read())?,
+                outcome: AttemptOutcome::from_parts(
+                    &kind,
+                    a.try_get(2).map_err(read())?,
+                    a.try_get(3).map_err(read())?,
+                )?,
+            });
+        }
+        out.push(Notification {
+            record,
+            status,
+            attempts,
+        });
+    }
+    Ok(out)
+}
 
 fn to_i64(value: u64) -> i64 {
     // prepare() has already rejected values above MAX_COUNT.
@@ -932,6 +1023,399 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn upsert_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
+        validate_alerts(alerts)?;
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("starting an alert transaction").await?;
+        for a in alerts {
+            sqlx::query(
+                "INSERT INTO alerts (fingerprint, labels, annotations, starts_at, ends_at, \
+                 generator_url, updated_at, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, \
+                 annotations = excluded.annotations, starts_at = excluded.starts_at, \
+                 ends_at = excluded.ends_at, generator_url = excluded.generator_url, \
+                 updated_at = excluded.updated_at, source = excluded.source",
+            )
+            .bind(&a.fingerprint)
+            .bind(&a.labels)
+            .bind(&a.annotations)
+            .bind(a.starts_at)
+            .bind(a.ends_at)
+            .bind(&a.generator_url)
+            .bind(a.updated_at)
+            .bind(a.source.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("saving an alert"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing alerts"))
+    }
+
+    async fn alerts(&self, active_at: Option<i64>) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, labels, annotations, starts_at, ends_at, generator_url, \
+             updated_at, source FROM alerts WHERE ?1 IS NULL OR ends_at > ?1 ORDER BY fingerprint",
+        )
+        .bind(active_at)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading alerts"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading alerts");
+                let source: String = row.try_get(7).map_err(read())?;
+                Ok(AlertRecord {
+                    fingerprint: row.try_get(0).map_err(read())?,
+                    labels: row.try_get(1).map_err(read())?,
+                    annotations: row.try_get(2).map_err(read())?,
+                    starts_at: row.try_get(3).map_err(read())?,
+                    ends_at: row.try_get(4).map_err(read())?,
+                    generator_url: row.try_get(5).map_err(read())?,
+                    updated_at: row.try_get(6).map_err(read())?,
+                    source: source.parse::<AlertSource>().map_err(StoreError::Corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_alerts(&self, ended_before: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("pruning alerts").await?;
+        let done = sqlx::query("DELETE FROM alerts WHERE ends_at < ?")
+            .bind(ended_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pruning alerts"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pruning alerts"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn save_silences(
+        &self,
+        silences: &[SilenceRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_silences(silences)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a silence transaction").await?;
+        for s in silences {
+            sqlx::query(
+                "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, \
+                 updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                 matchers = excluded.matchers, starts_at = excluded.starts_at, \
+                 ends_at = excluded.ends_at, created_by = excluded.created_by, \
+                 comment = excluded.comment, updated_at = excluded.updated_at",
+            )
+            .bind(&s.id)
+            .bind(&s.matchers)
+            .bind(s.starts_at)
+            .bind(s.ends_at)
+            .bind(&s.created_by)
+            .bind(&s.comment)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("saving a silence"))?;
+        }
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing silences"))
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a silence transaction").await?;
+        let done = sqlx::query(
+            "UPDATE silences SET ends_at = ?1, updated_at = ?1 WHERE id = ?2 AND ends_at > ?1",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("expiring a silence"))?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // dropping tx rolls back (nothing was written)
+        }
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a silence expiry"))?;
+        Ok(true)
+    }
+
+    async fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, matchers, starts_at, ends_at, created_by, comment, updated_at \
+             FROM silences ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading silences"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading silences");
+                Ok(SilenceRecord {
+                    id: row.try_get(0).map_err(read())?,
+                    matchers: row.try_get(1).map_err(read())?,
+                    starts_at: row.try_get(2).map_err(read())?,
+                    ends_at: row.try_get(3).map_err(read())?,
+                    created_by: row.try_get(4).map_err(read())?,
+                    comment: row.try_get(5).map_err(read())?,
+                    updated_at: row.try_get(6).map_err(read())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack_alert(&self, ack: &AckRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        validate_ack(ack)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting an ack transaction").await?;
+        sqlx::query(
+            "INSERT INTO alert_acks (fingerprint, acked_by, comment, at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (fingerprint) DO UPDATE SET acked_by = excluded.acked_by, \
+             comment = excluded.comment, at = excluded.at",
+        )
+        .bind(&ack.fingerprint)
+        .bind(&ack.by)
+        .bind(&ack.comment)
+        .bind(ack.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("acknowledging an alert"))?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing an acknowledgement"))
+    }
+
+    async fn acks(&self) -> Result<Vec<AckRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, acked_by, comment, at FROM alert_acks ORDER BY fingerprint",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading acknowledgements"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading acknowledgements");
+                Ok(AckRecord {
+                    fingerprint: row.try_get(0).map_err(read())?,
+                    by: row.try_get(1).map_err(read())?,
+                    comment: row.try_get(2).map_err(read())?,
+                    at: row.try_get(3).map_err(read())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_acks(&self, fingerprints: &[String]) -> Result<u64, StoreError> {
+        if fingerprints.is_empty() {
+            return Ok(0);
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("clearing acknowledgements").await?;
+        let mut cleared = 0;
+        for f in fingerprints {
+            let done = sqlx::query("DELETE FROM alert_acks WHERE fingerprint = ?")
+                .bind(f)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("clearing acknowledgements"))?;
+            cleared += done.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("clearing acknowledgements"))?;
+        Ok(cleared)
+    }
+
+    async fn save_group_states(&self, states: &[GroupStateRecord]) -> Result<(), StoreError> {
+        validate_group_states(states)?;
+        if states.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self
+            .begin_write("starting a group state transaction")
+            .await?;
+        upsert_group_states_in(&mut tx, states).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing group states"))
+    }
+
+    async fn group_states(&self) -> Result<Vec<GroupStateRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT receiver, group_key, state, updated_at FROM group_states \
+             ORDER BY receiver, group_key",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading group states"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading group states");
+                Ok(GroupStateRecord {
+                    receiver: row.try_get(0).map_err(read())?,
+                    group_key: row.try_get(1).map_err(read())?,
+                    state: row.try_get(2).map_err(read())?,
+                    updated_at: row.try_get(3).map_err(read())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_group_states(&self, updated_before: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("pruning group states").await?;
+        let done = sqlx::query("DELETE FROM group_states WHERE updated_at < ?")
+            .bind(updated_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pruning group states"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pruning group states"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        records: &[OutboxRecord],
+        group_states: &[GroupStateRecord],
+    ) -> Result<(), StoreError> {
+        validate_outbox(records)?;
+        validate_group_states(group_states)?;
+        if records.is_empty() && group_states.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("starting an outbox transaction").await?;
+        for r in records {
+            let inserted = sqlx::query(
+                "INSERT INTO notifications (id, receiver, integration, group_key, payload, \
+                 created_at, next_attempt_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&r.id)
+            .bind(&r.receiver)
+            .bind(i64::from(r.integration))
+            .bind(&r.group_key)
+            .bind(&r.payload)
+            .bind(r.created_at)
+            .bind(r.next_attempt_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("enqueueing a notification"))?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::DuplicateNotification { id: r.id.clone() });
+            }
+        }
+        upsert_group_states_in(&mut tx, group_states).await?;
+        // On any error above, dropping `tx` rolls back: neither deliveries nor states are kept.
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing notifications"))
+    }
+
+    async fn due_notifications(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+             WHERE status = 'pending' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, id LIMIT ?"
+        )))
+        .bind(now)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading due notifications"))?;
+        notifications_with_attempts(&self.pool, &rows).await
+    }
+
+    async fn record_attempt(&self, id: &str, attempt: &AttemptRecord) -> Result<bool, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("starting a delivery attempt").await?;
+        let next = match attempt.outcome {
+            AttemptOutcome::Failed {
+                next_attempt_at, ..
+            } => Some(next_attempt_at),
+            _ => None,
+        };
+        let done = sqlx::query(
+            "UPDATE notifications SET status = ?, \
+             next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ? AND status = 'pending'",
+        )
+        .bind(attempt.outcome.status().as_str())
+        .bind(next)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("recording a delivery attempt"))?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // dropping tx rolls back (nothing was written)
+        }
+        sqlx::query(
+            "INSERT INTO notification_attempts (notification_id, n, at, outcome, reason, \
+             next_attempt_at) VALUES (?1, (SELECT COALESCE(MAX(n), 0) + 1 FROM \
+             notification_attempts WHERE notification_id = ?1), ?2, ?3, ?4, ?5)",
+        )
+        .bind(id)
+        .bind(attempt.at)
+        .bind(attempt.outcome.kind())
+        .bind(attempt.outcome.reason())
+        .bind(next)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("recording a delivery attempt"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a delivery attempt"))?;
+        Ok(true)
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
+             WHERE (?1 IS NULL OR receiver = ?1) AND (?2 IS NULL OR group_key = ?2) \
+             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR created_at >= ?4) \
+             ORDER BY created_at DESC, id DESC LIMIT ?5"
+        )))
+        .bind(filter.receiver.as_deref())
+        .bind(filter.group_key.as_deref())
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(filter.created_from)
+        .bind(limit_i64(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading notifications"))?;
+        notifications_with_attempts(&self.pool, &rows).await
     }
 
     async fn audit_entries(

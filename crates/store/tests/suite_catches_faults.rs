@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use store::conformance::{self, Failure, Fixture, Tamper};
 use store::{
-    compute_mac, AlertStateRecord, AuditEntry, AuditKey, AuditRecord, AuditReport, BucketCount,
-    Change, ChangeRecord, Checkpoint, FilePosition, IngestBatch, Store, StoreError, TokenRecord,
-    TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
+    compute_mac, AckRecord, AlertRecord, AlertStateRecord, AttemptOutcome, AttemptRecord,
+    AuditEntry, AuditKey, AuditRecord, AuditReport, BucketCount, Change, ChangeRecord, Checkpoint,
+    DeliveryStatus, FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter,
+    OutboxRecord, SilenceRecord, Store, StoreError, TokenRecord, TrackerSample, GENESIS_MAC,
+    MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,20 @@ enum Fault {
     IgnoreRequestIds,
     /// A tracker sample is only written when the series has none yet.
     TrackerFirstWins,
+    /// An alert ending exactly at `at` still counts as active.
+    AlertsEndInclusive,
+    /// Expiring a silence deletes it (no history).
+    ExpireDeletesSilence,
+    /// Clearing acknowledgements clears all of them.
+    ClearAllAcks,
+    /// A group state is only written when the group has none yet.
+    GroupStateFirstWins,
+    /// The outbox writes its deliveries before checking the group states.
+    OutboxNotAtomic,
+    /// A failed attempt does not move the next attempt time.
+    RetryNotRescheduled,
+    /// The notification history is oldest first.
+    HistoryOldestFirst,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -61,9 +77,52 @@ struct Data {
     alert_states: BTreeMap<(String, String), AlertStateRecord>,
     trackers: BTreeMap<(String, u64), (i64, f64)>,
     request_ids: BTreeMap<String, i64>,
+    alerts: Vec<AlertRecord>,
+    silences: Vec<SilenceRecord>,
+    acks: Vec<AckRecord>,
+    group_states: Vec<GroupStateRecord>,
+    outbox: Vec<Notification>,
+}
+
+fn json_ok(text: &str, object: bool) -> bool {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => !object || v.is_object(),
+        Err(_) => false,
+    }
+}
+
+fn bad(what: &'static str) -> StoreError {
+    StoreError::InvalidInput {
+        what,
+        reason: "invalid",
+    }
+}
+
+fn check_groups(states: &[GroupStateRecord]) -> Result<(), StoreError> {
+    if states
+        .iter()
+        .any(|g| g.receiver.is_empty() || g.group_key.is_empty() || !json_ok(&g.state, false))
+    {
+        return Err(bad("group state"));
+    }
+    Ok(())
 }
 
 impl Data {
+    fn put_groups(&mut self, states: &[GroupStateRecord], fault: Fault) {
+        for g in states {
+            match self
+                .group_states
+                .iter_mut()
+                .find(|o| o.receiver == g.receiver && o.group_key == g.group_key)
+            {
+                Some(_) if fault == Fault::GroupStateFirstWins => {}
+                Some(old) => *old = g.clone(),
+                None => self.group_states.push(g.clone()),
+            }
+        }
+    }
+
     /// Appends the audit record for `entry`, or fails without writing.
     fn audit(&mut self, entry: &AuditEntry, fault: Fault) -> Result<u64, StoreError> {
         let key = self.key.clone().ok_or(StoreError::NoAuditKey)?;
@@ -492,6 +551,252 @@ impl Store for Naive {
         Ok(self.with(|d| d.alert_states.values().cloned().collect()))
     }
 
+    async fn upsert_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
+        if alerts.iter().any(|a| {
+            a.fingerprint.is_empty() || !json_ok(&a.labels, true) || !json_ok(&a.annotations, true)
+        }) {
+            return Err(bad("alert"));
+        }
+        self.with(|d| {
+            for a in alerts {
+                d.alerts.retain(|o| o.fingerprint != a.fingerprint);
+                d.alerts.push(a.clone());
+            }
+        });
+        Ok(())
+    }
+
+    async fn alerts(&self, active_at: Option<i64>) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut out: Vec<AlertRecord> = self.with(|d| {
+            d.alerts
+                .iter()
+                .filter(|a| match active_at {
+                    None => true,
+                    Some(at) if self.fault == Fault::AlertsEndInclusive => a.ends_at >= at,
+                    Some(at) => a.ends_at > at,
+                })
+                .cloned()
+                .collect()
+        });
+        out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        Ok(out)
+    }
+
+    async fn prune_alerts(&self, ended_before: i64) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.alerts.len();
+            d.alerts.retain(|a| a.ends_at >= ended_before);
+            (n - d.alerts.len()) as u64
+        }))
+    }
+
+    async fn save_silences(
+        &self,
+        silences: &[SilenceRecord],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let valid = silences.iter().all(|s| {
+            !s.id.is_empty()
+                && matches!(
+                    serde_json::from_str::<serde_json::Value>(&s.matchers),
+                    Ok(serde_json::Value::Array(_))
+                )
+        });
+        if !valid {
+            return Err(bad("silence"));
+        }
+        self.with(|d| {
+            d.audit(audit, self.fault)?;
+            for s in silences {
+                d.silences.retain(|o| o.id != s.id);
+                d.silences.push(s.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with(|d| {
+            let Some(i) = d.silences.iter().position(|s| s.id == id && s.ends_at > at) else {
+                return Ok(false);
+            };
+            d.audit(audit, self.fault)?;
+            if self.fault == Fault::ExpireDeletesSilence {
+                d.silences.remove(i);
+            } else {
+                d.silences[i].ends_at = at;
+                d.silences[i].updated_at = at;
+            }
+            Ok(true)
+        })
+    }
+
+    async fn silences(&self) -> Result<Vec<SilenceRecord>, StoreError> {
+        let mut out = self.with(|d| d.silences.clone());
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn ack_alert(&self, ack: &AckRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        if ack.fingerprint.is_empty() || ack.by.is_empty() {
+            return Err(bad("acknowledgement"));
+        }
+        self.with(|d| {
+            d.audit(audit, self.fault)?;
+            d.acks.retain(|a| a.fingerprint != ack.fingerprint);
+            d.acks.push(ack.clone());
+            Ok(())
+        })
+    }
+
+    async fn acks(&self) -> Result<Vec<AckRecord>, StoreError> {
+        let mut out = self.with(|d| d.acks.clone());
+        out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        Ok(out)
+    }
+
+    async fn clear_acks(&self, fingerprints: &[String]) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.acks.len();
+            d.acks.retain(|a| {
+                self.fault != Fault::ClearAllAcks && !fingerprints.contains(&a.fingerprint)
+            });
+            (n - d.acks.len()) as u64
+        }))
+    }
+
+    async fn save_group_states(&self, states: &[GroupStateRecord]) -> Result<(), StoreError> {
+        check_groups(states)?;
+        self.with(|d| d.put_groups(states, self.fault));
+        Ok(())
+    }
+
+    async fn group_states(&self) -> Result<Vec<GroupStateRecord>, StoreError> {
+        let mut out = self.with(|d| d.group_states.clone());
+        out.sort_by(|a, b| (&a.receiver, &a.group_key).cmp(&(&b.receiver, &b.group_key)));
+        Ok(out)
+    }
+
+    async fn prune_group_states(&self, updated_before: i64) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.group_states.len();
+            d.group_states.retain(|g| g.updated_at >= updated_before);
+            (n - d.group_states.len()) as u64
+        }))
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        records: &[OutboxRecord],
+        group_states: &[GroupStateRecord],
+    ) -> Result<(), StoreError> {
+        if records
+            .iter()
+            .any(|r| r.id.is_empty() || r.receiver.is_empty())
+        {
+            return Err(bad("notification"));
+        }
+        self.with(|d| {
+            if self.fault != Fault::OutboxNotAtomic {
+                check_groups(group_states)?;
+            }
+            let mut seen: Vec<&str> = d.outbox.iter().map(|n| n.record.id.as_str()).collect();
+            for r in records {
+                if seen.contains(&r.id.as_str()) {
+                    return Err(StoreError::DuplicateNotification { id: r.id.clone() });
+                }
+                seen.push(&r.id);
+            }
+            for r in records {
+                d.outbox.push(Notification {
+                    record: r.clone(),
+                    status: DeliveryStatus::Pending,
+                    attempts: Vec::new(),
+                });
+            }
+            check_groups(group_states)?;
+            d.put_groups(group_states, self.fault);
+            Ok(())
+        })
+    }
+
+    async fn due_notifications(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut out: Vec<Notification> = self.with(|d| {
+            d.outbox
+                .iter()
+                .filter(|n| n.status == DeliveryStatus::Pending && n.record.next_attempt_at <= now)
+                .cloned()
+                .collect()
+        });
+        out.sort_by(|a, b| {
+            a.record
+                .next_attempt_at
+                .cmp(&b.record.next_attempt_at)
+                .then_with(|| a.record.id.cmp(&b.record.id))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    async fn record_attempt(&self, id: &str, attempt: &AttemptRecord) -> Result<bool, StoreError> {
+        Ok(self.with(|d| {
+            let Some(n) = d
+                .outbox
+                .iter_mut()
+                .find(|n| n.record.id == id && n.status == DeliveryStatus::Pending)
+            else {
+                return false;
+            };
+            n.status = match attempt.outcome {
+                AttemptOutcome::Delivered => DeliveryStatus::Delivered,
+                AttemptOutcome::GaveUp { .. } => DeliveryStatus::GaveUp,
+                AttemptOutcome::Failed {
+                    next_attempt_at, ..
+                } => {
+                    if self.fault != Fault::RetryNotRescheduled {
+                        n.record.next_attempt_at = next_attempt_at;
+                    }
+                    DeliveryStatus::Pending
+                }
+            };
+            n.attempts.push(attempt.clone());
+            true
+        }))
+    }
+
+    async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let mut out: Vec<Notification> = self.with(|d| {
+            d.outbox
+                .iter()
+                .filter(|n| filter.matches(n))
+                .cloned()
+                .collect()
+        });
+        out.sort_by(|a, b| {
+            let key = |n: &Notification| (n.record.created_at, n.record.id.clone());
+            if self.fault == Fault::HistoryOldestFirst {
+                key(a).cmp(&key(b))
+            } else {
+                key(b).cmp(&key(a))
+            }
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
     async fn audit_entries(
         &self,
         from_seq: u64,
@@ -648,7 +953,12 @@ must_fail!(
     tracker_samples_upsert_and_persist
 );
 must_fail!(lost_updates, Fault::LostUpdates, concurrent_commits);
-must_fail!(forgets, Fault::ForgetOnReopen, reopen_persists);
+must_fail!(
+    forgets,
+    Fault::ForgetOnReopen,
+    reopen_persists,
+    outbox_due_attempts_and_reopen
+);
 must_fail!(truncates_large_batches, Fault::DropAfter100k, large_batch);
 must_fail!(
     old_schema,
@@ -692,4 +1002,39 @@ must_fail!(
     changes_inclusive_end,
     Fault::ChangesInclusiveEnd,
     changes_range_query
+);
+must_fail!(
+    alerts_end_inclusive,
+    Fault::AlertsEndInclusive,
+    alerts_upsert_filter_and_prune
+);
+must_fail!(
+    expire_deletes_silence,
+    Fault::ExpireDeletesSilence,
+    silences_are_audited_and_kept
+);
+must_fail!(
+    clear_all_acks,
+    Fault::ClearAllAcks,
+    acks_round_trip_and_clear
+);
+must_fail!(
+    group_state_first_wins,
+    Fault::GroupStateFirstWins,
+    group_states_upsert_and_persist
+);
+must_fail!(
+    outbox_not_atomic,
+    Fault::OutboxNotAtomic,
+    outbox_enqueue_is_atomic
+);
+must_fail!(
+    retry_not_rescheduled,
+    Fault::RetryNotRescheduled,
+    outbox_due_attempts_and_reopen
+);
+must_fail!(
+    history_oldest_first,
+    Fault::HistoryOldestFirst,
+    notification_history_filters
 );
