@@ -137,6 +137,7 @@ macro_rules! conformance_tests {
             outbox_enqueue_is_atomic,
             outbox_due_attempts_and_reopen,
             notification_history_filters,
+            notification_pruning_keeps_pending,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -2116,5 +2117,73 @@ pub async fn notification_history_filters(fx: &dyn Fixture) -> Result<(), Failur
         )
         .await?,
         strings(&["n2"]),
+    )
+}
+
+/// Pruning drops finished deliveries created before the cut, with their attempts, and never a
+/// pending one (it has not been sent yet).
+pub async fn notification_pruning_keeps_pending(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    s.enqueue_notifications(
+        &[
+            outbox("old-done", "hook", 10, 10),
+            outbox("old-gave-up", "hook", 10, 10),
+            outbox("old-pending", "hook", 10, 10),
+            outbox("new-done", "hook", 100, 100),
+        ],
+        &[],
+    )
+    .await?;
+    for id in ["old-done", "new-done"] {
+        s.record_attempt(
+            id,
+            &AttemptRecord {
+                at: 100,
+                outcome: AttemptOutcome::Delivered,
+            },
+        )
+        .await?;
+    }
+    s.record_attempt(
+        "old-gave-up",
+        &AttemptRecord {
+            at: 100,
+            outcome: AttemptOutcome::GaveUp {
+                reason: "http 410".to_owned(),
+            },
+        },
+    )
+    .await?;
+    s.record_attempt("old-pending", &failed(100, "http 500", 200))
+        .await?;
+    ensure_eq("deliveries pruned", s.prune_notifications(100).await?, 2)?;
+    ensure_eq(
+        "deliveries left",
+        s.notifications(&NotificationFilter::default(), 10)
+            .await?
+            .into_iter()
+            .map(|n| (n.record.id, n.attempts.len()))
+            .collect::<Vec<_>>(),
+        vec![("new-done".to_owned(), 1), ("old-pending".to_owned(), 1)],
+    )?;
+    ensure_eq(
+        "the pending delivery is still due",
+        s.due_notifications(200, 10)
+            .await?
+            .into_iter()
+            .map(|n| n.record.id)
+            .collect::<Vec<_>>(),
+        strings(&["old-pending"]),
+    )?;
+    // The attempts went with their delivery: an id enqueued again starts with none.
+    s.enqueue_notifications(&[outbox("old-done", "hook", 300, 300)], &[])
+        .await?;
+    ensure_eq(
+        "a pruned id enqueued again",
+        s.due_notifications(300, 10)
+            .await?
+            .into_iter()
+            .find(|n| n.record.id == "old-done"),
+        Some(pending(outbox("old-done", "hook", 300, 300), vec![])),
     )
 }

@@ -285,6 +285,10 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError>;
 
+    /// Deletes finished (delivered or given-up) deliveries created before `created_before`, with
+    /// their attempts; returns how many. Pending deliveries are never pruned.
+    async fn prune_notifications(&self, created_before: i64) -> Result<u64, StoreError>;
+
     /// Up to `limit` audit records with `seq >= from_seq`, ascending, exactly as stored.
     async fn audit_entries(
         &self,

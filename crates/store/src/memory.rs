@@ -559,4 +559,13 @@ impl Store for MemoryStore {
         out.truncate(limit);
         Ok(out)
     }
+
+    async fn prune_notifications(&self, created_before: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let n = inner.outbox.len();
+        inner.outbox.retain(|_, d| {
+            d.status == DeliveryStatus::Pending || d.record.created_at >= created_before
+        });
+        Ok((n - inner.outbox.len()) as u64)
+    }
 }

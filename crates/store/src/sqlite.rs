@@ -460,7 +460,7 @@ fn limit_i64(limit: usize) -> i64 {
 
 /// The deliveries of `rows` (selected with [`NOTIFICATION_COLUMNS`]), each with its attempts.
 async fn notifications_with_attempts(
-    pool: &SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     rows: &[sqlx::sqlite::SqliteRow],
 ) -> Result<Vec<Notification>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
@@ -487,7 +487,7 @@ async fn notifications_with_attempts(
              WHERE notification_id = ? ORDER BY n",
         )
         .bind(&record.id)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(StoreError::query("reading delivery attempts"))?;
         let mut attempts = Vec::with_capacity(attempt_rows.len());
@@ -1342,6 +1342,12 @@ impl Store for SqliteStore {
         now: i64,
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
+        // One read transaction: the deliveries and their attempts come from the same snapshot.
+        let mut read = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("reading due notifications"))?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
              WHERE status = 'pending' AND next_attempt_at <= ? \
@@ -1349,10 +1355,10 @@ impl Store for SqliteStore {
         )))
         .bind(now)
         .bind(limit_i64(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await
         .map_err(StoreError::query("reading due notifications"))?;
-        notifications_with_attempts(&self.pool, &rows).await
+        notifications_with_attempts(&mut read, &rows).await
     }
 
     async fn record_attempt(&self, id: &str, attempt: &AttemptRecord) -> Result<bool, StoreError> {
@@ -1401,6 +1407,12 @@ impl Store for SqliteStore {
         filter: &NotificationFilter,
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
+        // One read transaction: the deliveries and their attempts come from the same snapshot.
+        let mut read = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("reading notifications"))?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
              WHERE (?1 IS NULL OR receiver = ?1) AND (?2 IS NULL OR group_key = ?2) \
@@ -1412,10 +1424,26 @@ impl Store for SqliteStore {
         .bind(filter.status.map(DeliveryStatus::as_str))
         .bind(filter.created_from)
         .bind(limit_i64(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await
         .map_err(StoreError::query("reading notifications"))?;
-        notifications_with_attempts(&self.pool, &rows).await
+        notifications_with_attempts(&mut read, &rows).await
+    }
+
+    async fn prune_notifications(&self, created_before: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("pruning notifications").await?;
+        // Attempts go with their notification (ON DELETE CASCADE).
+        let done =
+            sqlx::query("DELETE FROM notifications WHERE status <> 'pending' AND created_at < ?")
+                .bind(created_before)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("pruning notifications"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pruning notifications"))?;
+        Ok(done.rows_affected())
     }
 
     async fn audit_entries(

@@ -62,6 +62,8 @@ enum Fault {
     RetryNotRescheduled,
     /// The notification history is oldest first.
     HistoryOldestFirst,
+    /// Pruning drops pending deliveries too.
+    PruneDropsPending,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -797,6 +799,18 @@ impl Store for Naive {
         Ok(out)
     }
 
+    async fn prune_notifications(&self, created_before: i64) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.outbox.len();
+            d.outbox.retain(|x| {
+                x.record.created_at >= created_before
+                    || (x.status == DeliveryStatus::Pending
+                        && self.fault != Fault::PruneDropsPending)
+            });
+            (n - d.outbox.len()) as u64
+        }))
+    }
+
     async fn audit_entries(
         &self,
         from_seq: u64,
@@ -1037,4 +1051,9 @@ must_fail!(
     history_oldest_first,
     Fault::HistoryOldestFirst,
     notification_history_filters
+);
+must_fail!(
+    prune_drops_pending,
+    Fault::PruneDropsPending,
+    notification_pruning_keeps_pending
 );
