@@ -341,3 +341,50 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() -> TestResult {
     }
     Ok(())
 }
+
+/// An outbox enqueue that hits a full disk keeps neither its deliveries nor the group state
+/// that caused them (so nothing is sent for a change that was not stored), and the same
+/// enqueue succeeds once there is room.
+#[tokio::test]
+async fn a_full_disk_refuses_an_outbox_enqueue_whole() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    let store = SqliteStore::open(&path).await?;
+    let group = store::GroupStateRecord {
+        receiver: "hook".into(),
+        group_key: "{}:{alertname=\"x\"}".into(),
+        state: r#"{"phase":"notified"}"#.into(),
+        updated_at: 10,
+    };
+    let records: Vec<store::OutboxRecord> = (0..50)
+        .map(|i| store::OutboxRecord {
+            id: format!("msg-{i}"),
+            receiver: "hook".into(),
+            integration: 0,
+            group_key: group.group_key.clone(),
+            payload: "x".repeat(16 * 1024),
+            created_at: 10,
+            next_attempt_at: 10,
+        })
+        .collect();
+    let size = std::fs::metadata(&path)?.len();
+    store.set_max_size(Some(size.max(4096)));
+    let err = store
+        .enqueue_notifications(&records, std::slice::from_ref(&group))
+        .await
+        .err()
+        .ok_or("an enqueue past the cap must fail")?;
+    assert_eq!(err.code(), "store.disk_full", "{err}");
+    let all = store::NotificationFilter::default();
+    assert!(store.notifications(&all, 100).await?.is_empty());
+    assert!(store.group_states().await?.is_empty());
+
+    store.set_max_size(None);
+    store
+        .enqueue_notifications(&records, std::slice::from_ref(&group))
+        .await?;
+    assert_eq!(store.due_notifications(10, 100).await?.len(), 50);
+    assert_eq!(store.group_states().await?, vec![group]);
+    store.close().await?;
+    Ok(())
+}
