@@ -468,11 +468,16 @@ fn remote_write_error(e: RemoteWriteError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-/// Decodes a decompressed request without copying its labels, checks the labels of every
-/// series (the request is refused whole before anything is tracked) and classifies it: one
-/// decode per request. Counts the samples, or 1 for a body that is not a request.
-fn classify_raw(classifier: &mut RemoteWriteClassifier, raw: &[u8]) -> Fed {
-    let req = match WriteRequestRef::decode(raw) {
+/// Decompresses a body (at most `limit` bytes once decompressed), decodes the request without
+/// copying its labels, checks the labels of every series (the request is refused whole
+/// before anything is tracked) and classifies it: one pass, on one blocking thread, per
+/// request. Counts the samples, or 1 for a body that is not a request.
+fn classify_body(classifier: &mut RemoteWriteClassifier, (body, limit): &(Vec<u8>, usize)) -> Fed {
+    let raw = match remote_write::decompress(body, *limit) {
+        Ok(raw) => raw,
+        Err(e) => return (1, Err(remote_write_error(e))),
+    };
+    let req = match WriteRequestRef::decode(&raw) {
         Ok(req) => req,
         Err(e) => return (1, Err(remote_write_error(e))),
     };
@@ -529,16 +534,11 @@ async fn write(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Result
     // Snappy's worst case grows the data by a sixth plus a header.
     let compressed_limit = limit.saturating_add(limit / 6).saturating_add(64);
     let body = read_body(headers, body, compressed_limit, "remote_write.too_large").await?;
-    let raw = match blocking(move || remote_write::decompress(&body, limit)).await? {
-        Ok(raw) => raw,
-        Err(e) => {
-            state.metrics.count_ingest(REMOTE_WRITE, 0, 1);
-            return Err(remote_write_error(e));
-        }
-    };
-    // Decoded (borrowing the labels from `raw`), checked and classified in one pass.
-    let (samples, result) =
-        ingest_series(state, REMOTE_WRITE, raw, |c, raw| classify_raw(c, raw)).await;
+    // Decompressed, decoded (borrowing the labels), checked and classified in one pass.
+    let (samples, result) = ingest_series(state, REMOTE_WRITE, (body, limit), |c, r| {
+        classify_body(c, r)
+    })
+    .await;
     match result {
         Ok(()) => {
             state
