@@ -81,14 +81,18 @@ impl Event {
     }
 }
 
+/// A time written as RFC 3339 text or integer unix seconds.
+pub fn parse_time_text(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .ok()
+        .or_else(|| s.trim().parse::<i64>().ok())
+}
+
 /// A time given as RFC 3339 text or unix seconds (integer or fractional).
 pub fn time_of(v: &Value) -> Option<i64> {
     match v {
-        Value::String(s) => s
-            .parse::<jiff::Timestamp>()
-            .map(|t| t.as_second())
-            .ok()
-            .or_else(|| s.trim().parse::<i64>().ok()),
+        Value::String(s) => parse_time_text(s),
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
                 .filter(|f| f.is_finite() && f.abs() < 1e15)

@@ -128,6 +128,13 @@ pub async fn list_slos(
         .map_err(|e| ApiError::internal("internal.encode", e.to_string()))
 }
 
+/// A length given as seconds or a duration like `5m` (history `step`, compare `window`).
+pub(crate) fn seconds_param(text: &str) -> Option<i64> {
+    text.parse::<i64>()
+        .ok()
+        .or_else(|| slo::parse_duration(text).ok())
+}
+
 pub(crate) fn find<'l>(
     loaded: &'l crate::loaded::Loaded,
     service: &str,
@@ -220,17 +227,12 @@ pub async fn history(
     }
     let step = match query.step.as_deref() {
         None | Some("") => ((to - from) / 288).max(spec.bucket_seconds).max(1),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .or_else(|| slo::parse_duration(s).ok())
-            .filter(|s| *s > 0)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "history.bad_step",
-                    format!("step={s:?} is not a positive number of seconds or a duration like 5m"),
-                )
-            })?,
+        Some(s) => seconds_param(s).filter(|s| *s > 0).ok_or_else(|| {
+            ApiError::bad_request(
+                "history.bad_step",
+                format!("step={s:?} is not a positive number of seconds or a duration like 5m"),
+            )
+        })?,
     };
     let points = (to - from) / step + 1;
     if points > MAX_HISTORY_POINTS {
@@ -390,7 +392,7 @@ pub async fn post_change(
     }
     let time = match &change.time {
         None | Some(Value::Null) => crate::now(),
-        Some(v) => crate::ingest_api::time_of(v).ok_or_else(|| {
+        Some(v) => ingest::events::time_of(v).ok_or_else(|| {
             ApiError::unprocessable(
                 "changes.bad_time",
                 "`time` must be an RFC 3339 time or unix seconds",

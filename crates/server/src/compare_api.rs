@@ -4,7 +4,7 @@
 //! neither side: "before" ends at its start, "after" starts at its end. The after window is cut
 //! at now while it is still running (the answer says how long it covered).
 
-use crate::api::{find, parse_at};
+use crate::api::{find, parse_at, seconds_param};
 use crate::state::AppState;
 use crate::ApiError;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -41,10 +41,7 @@ pub async fn compare(
     let spec = entry.config.spec.clone();
     let window = match query.window.as_deref() {
         None | Some("") => DEFAULT_WINDOW,
-        Some(w) => w
-            .parse::<i64>()
-            .ok()
-            .or_else(|| slo::parse_duration(w).ok())
+        Some(w) => seconds_param(w)
             .filter(|w| (1..=MAX_WINDOW).contains(w))
             .ok_or_else(|| {
                 ApiError::bad_request(

@@ -40,11 +40,6 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// A time given as RFC 3339 text or unix seconds (integer or fractional).
-pub fn time_of(v: &Value) -> Option<i64> {
-    ingest::events::time_of(v)
-}
-
 /// Counts per (series, bucket start).
 type Increments = BTreeMap<(String, i64), (u64, u64)>;
 

@@ -322,10 +322,7 @@ pub fn format_time(at: i64) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// Parses a time given as RFC 3339 text or unix seconds.
+/// Parses a time given as RFC 3339 text or unix seconds (the events API's rule).
 pub fn parse_time(text: &str) -> Option<i64> {
-    if let Ok(t) = text.parse::<jiff::Timestamp>() {
-        return Some(t.as_second());
-    }
-    text.parse::<i64>().ok()
+    ingest::events::parse_time_text(text)
 }
