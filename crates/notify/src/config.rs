@@ -39,6 +39,31 @@ pub struct AlertmanagerConfig {
     pub time_intervals: Vec<NamedTimeInterval>,
     pub maintenance_windows: Vec<MaintenanceWindow>,
     pub templates: Vec<String>,
+    /// nines' own switches (`nines:`): flap damping and immediate resolution.
+    pub nines: NinesOptions,
+}
+
+/// `nines:` inside the `alertmanager:` section: what nines adds to Alertmanager's behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NinesOptions {
+    /// Notify as soon as every alert of a group has resolved instead of waiting for the next
+    /// `group_interval` (`resolve_immediately`, default true).
+    pub resolve_immediately: bool,
+    /// An alert that changes state more than `max_flips` times within `window` is held as
+    /// flapping (`flap_detection: {max_flips: 4, window: 1h}`).
+    pub flap: crate::group::FlapOptions,
+}
+
+impl Default for NinesOptions {
+    fn default() -> Self {
+        NinesOptions {
+            resolve_immediately: true,
+            flap: crate::group::FlapOptions {
+                max_flips: 4,
+                window: SignedDuration::from_secs(3600),
+            },
+        }
+    }
 }
 
 /// `global:` — defaults for receivers.
@@ -90,6 +115,66 @@ pub struct Receiver {
     pub email_configs: Vec<EmailConfig>,
     pub slack_configs: Vec<SlackConfig>,
     pub pagerduty_configs: Vec<PagerdutyConfig>,
+    /// nines: forward alerts to another Alertmanager (`POST {url}/api/v2/alerts`).
+    pub alertmanager_configs: Vec<ForwardConfig>,
+}
+
+/// nines: forwarding to an Alertmanager (`alertmanager_configs:` in a receiver).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardConfig {
+    /// The Alertmanager's base URL (`http://alertmanager:9093`).
+    pub url: String,
+    /// Default true: resolved alerts are forwarded with their `endsAt`.
+    pub send_resolved: bool,
+    pub http_config: HttpConfig,
+}
+
+/// One integration of a receiver, in a fixed order (webhooks, emails, Slack, PagerDuty,
+/// Alertmanagers, each in config order); its index in [`Receiver::integrations`] is the
+/// outbox's `integration` number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Integration<'a> {
+    Webhook(&'a WebhookConfig),
+    Email(&'a EmailConfig),
+    Slack(&'a SlackConfig),
+    Pagerduty(&'a PagerdutyConfig),
+    Alertmanager(&'a ForwardConfig),
+}
+
+impl Integration<'_> {
+    pub fn send_resolved(&self) -> bool {
+        match self {
+            Integration::Webhook(c) => c.send_resolved,
+            Integration::Email(c) => c.send_resolved,
+            Integration::Slack(c) => c.send_resolved,
+            Integration::Pagerduty(c) => c.send_resolved,
+            Integration::Alertmanager(c) => c.send_resolved,
+        }
+    }
+
+    /// `webhook`, `email`, `slack`, `pagerduty` or `alertmanager`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Integration::Webhook(_) => "webhook",
+            Integration::Email(_) => "email",
+            Integration::Slack(_) => "slack",
+            Integration::Pagerduty(_) => "pagerduty",
+            Integration::Alertmanager(_) => "alertmanager",
+        }
+    }
+}
+
+impl Receiver {
+    /// Every integration, in outbox numbering order.
+    pub fn integrations(&self) -> Vec<Integration<'_>> {
+        let mut out: Vec<Integration<'_>> = Vec::new();
+        out.extend(self.webhook_configs.iter().map(Integration::Webhook));
+        out.extend(self.email_configs.iter().map(Integration::Email));
+        out.extend(self.slack_configs.iter().map(Integration::Slack));
+        out.extend(self.pagerduty_configs.iter().map(Integration::Pagerduty));
+        out.extend(self.alertmanager_configs.iter().map(Integration::Alertmanager));
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +249,7 @@ const TOP_KEYS: &[&str] = &[
     "mute_time_intervals",
     "templates",
     "maintenance_windows",
+    "nines",
 ];
 
 const ROUTE_KEYS: &[&str] = &[
@@ -380,7 +466,13 @@ fn read_config(value: &Value, path: &str, issues: &mut Issues) -> AlertmanagerCo
         .map(|(s, _)| s)
         .collect();
 
+    let nines = match top.get("nines") {
+        Some(v) => read_nines(v, &top.path("nines"), issues),
+        None => NinesOptions::default(),
+    };
+
     AlertmanagerConfig {
+        nines,
         global,
         route,
         receivers,
@@ -487,6 +579,7 @@ fn read_receiver(
         "email_configs",
         "slack_configs",
         "pagerduty_configs",
+        "alertmanager_configs",
     ];
     allowed.extend_from_slice(UNSUPPORTED_RECEIVERS);
     let o = Obj::new(value, path, &allowed, issues);
@@ -494,7 +587,7 @@ fn read_receiver(
         if o.has(kind) {
             issues.push(
                 &o.path(kind),
-                "not supported by nines (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs)",
+                "not supported by nines (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs, alertmanager_configs)",
             );
         }
     }
@@ -626,7 +719,41 @@ fn read_receiver(
             http_config: read_http_config(&c, issues).unwrap_or_else(|| global.http_config.clone()),
         });
     }
+    for (item, p) in o.list("alertmanager_configs", issues) {
+        let c = Obj::new(item, &p, &["url", "send_resolved", "http_config"], issues);
+        let url = checked_url(&c, "url", issues);
+        if !c.has("url") {
+            issues.push(&c.path("url"), "required");
+        }
+        r.alertmanager_configs.push(ForwardConfig {
+            url: url.unwrap_or_default(),
+            send_resolved: c.bool("send_resolved", issues).unwrap_or(true),
+            http_config: read_http_config(&c, issues).unwrap_or_else(|| global.http_config.clone()),
+        });
+    }
     Some(r)
+}
+
+fn read_nines(value: &Value, path: &str, issues: &mut Issues) -> NinesOptions {
+    let o = Obj::new(value, path, &["resolve_immediately", "flap_detection"], issues);
+    let mut out = NinesOptions::default();
+    if let Some(b) = o.bool("resolve_immediately", issues) {
+        out.resolve_immediately = b;
+    }
+    if let Some(f) = o.get("flap_detection") {
+        let fo = Obj::new(f, &o.path("flap_detection"), &["max_flips", "window"], issues);
+        if let Some(n) = fo.u64("max_flips", issues) {
+            out.flap.max_flips = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(w) = fo.str("window", issues) {
+            match crate::duration::parse_duration(&w) {
+                Ok(d) if d.is_positive() => out.flap.window = d,
+                Ok(_) => issues.push(&fo.path("window"), "must be positive"),
+                Err(e) => issues.push(&fo.path("window"), e.to_string()),
+            }
+        }
+    }
+    out
 }
 
 /// Matchers from `matchers:` (a list of strings, each one or more matchers).
@@ -1128,7 +1255,7 @@ receivers:
   - webhook_configs: []
 "#;
         assert_eq!(messages(yaml), [
-            "alertmanager.receivers[0].opsgenie_configs: not supported by nines (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs)",
+            "alertmanager.receivers[0].opsgenie_configs: not supported by nines (supported: webhook_configs, email_configs, slack_configs, pagerduty_configs, alertmanager_configs)",
             "alertmanager.receivers[0].webhook_configs[0].url: required",
             r#"alertmanager.receivers[0].webhook_configs[1].url: invalid url "ftp://x": expected http:// or https:// and a host"#,
             "alertmanager.receivers[0].email_configs[0].from: required (no global smtp_from is set)",
