@@ -50,6 +50,7 @@ pub mod receivers;
 pub mod route;
 pub mod silence;
 pub mod status;
+pub mod template;
 pub mod timeinterval;
 pub mod webhook;
 
