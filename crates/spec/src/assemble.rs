@@ -23,6 +23,8 @@ pub(crate) struct Builder {
     default_alerting: Option<(Option<PolicySpec>, Location)>,
     /// SLOs without alerting of their own, resolved once every file is read.
     inherit: Vec<Inherit>,
+    /// Where the top-level `alertmanager:` is (at most one in the whole configuration).
+    alertmanager_at: Option<Location>,
 }
 
 /// An SLO that takes the configuration's default alerting, and where its objective is.
@@ -144,6 +146,23 @@ impl Builder {
             return;
         }
         self.default_alerting = Some((spec, location(&sink.file, pos)));
+    }
+
+    /// Records where a top-level `alertmanager:` is. Returns false, after reporting, when
+    /// the configuration already has one: notification routing is written once.
+    pub fn claim_alertmanager(&mut self, sink: &mut Sink, pos: Pos, path: &Path) -> bool {
+        if let Some(first) = &self.alertmanager_at {
+            sink.at(
+                pos,
+                path,
+                format!(
+                    "duplicate top-level `alertmanager` (first defined at {first}): notification routing applies to the whole configuration, so write it once"
+                ),
+            );
+            return false;
+        }
+        self.alertmanager_at = Some(location(&sink.file, pos));
+        true
     }
 
     /// Marks an SLO (added by [`Builder::add_slo`]) as taking the default alerting;

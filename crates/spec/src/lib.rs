@@ -16,8 +16,14 @@
 //! the default multiwindow policy, in that order. Tiers that can never fire for the SLO's
 //! objective are errors. Prometheus SLI queries and remote-write selectors are checked
 //! with `promql-parser`.
+//!
+//! Notifications: a native document may carry Alertmanager's configuration under a
+//! top-level `alertmanager:` key (once in the whole configuration). The `notify` crate
+//! validates it; each of its problems is reported here with the `file:line:col` of the node
+//! its field path names ([`Config::alertmanager`]).
 
 mod alerting;
+mod alertmanager;
 mod assemble;
 mod common;
 mod diag;

@@ -15,6 +15,10 @@ pub struct Config {
     pub alert_conditions: Vec<AlertCondition>,
     /// OpenSLO `AlertNotificationTarget` documents and targets written inline.
     pub notification_targets: Vec<NotificationTarget>,
+    /// The native top-level `alertmanager:` (Alertmanager's configuration format: route
+    /// tree, receivers, inhibit rules, time intervals, plus nines' additions), validated by
+    /// the `notify` crate. At most one in the whole configuration.
+    pub alertmanager: Option<notify::AlertmanagerConfig>,
 }
 
 impl Config {

@@ -16,19 +16,23 @@ use crate::reader::{self, fields, Fields};
 
 pub(crate) const API_VERSION: &str = "nines/v1";
 
-type Section = fn(&mut Sink, &Node, &Path, &mut Builder);
+/// A section's reader gets its value node, its path, and where its key is.
+type Section = fn(&mut Sink, &Node, &Path, Pos, &mut Builder);
 
 /// The top-level keys of a native document and their readers. `apiVersion` is checked by
 /// the dispatcher in `lib.rs`.
 const SECTIONS: &[(&str, Section)] = &[
-    ("apiVersion", |_, _, _, _| {}),
+    ("apiVersion", |_, _, _, _, _| {}),
     ("alerting", default_alerting),
-    ("services", services),
+    ("alertmanager", crate::alertmanager::section),
+    ("services", |sink, node, path, _, builder| {
+        services(sink, node, path, builder)
+    }),
 ];
 
 /// The top-level `alerting:`: the default policy of every SLO of the configuration (all
 /// files, native and OpenSLO) that has none of its own. See [`crate::alerting`].
-fn default_alerting(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
+fn default_alerting(sink: &mut Sink, node: &Node, path: &Path, _key: Pos, builder: &mut Builder) {
     let spec = alerting::policy(sink, node, path);
     builder.set_default_alerting(sink, spec, node.pos, path);
 }
@@ -41,8 +45,19 @@ pub(crate) fn document(sink: &mut Sink, doc: &Node, builder: &mut Builder) {
     };
     for (name, read) in SECTIONS {
         if let Some(node) = top.get(name) {
-            read(sink, node, &top.path(name), builder);
+            read(sink, node, &top.path(name), key_pos(doc, name), builder);
         }
+    }
+}
+
+/// Where the key `name` of a mapping is (the mapping's own position when it has none).
+fn key_pos(map: &Node, name: &str) -> Pos {
+    match &map.kind {
+        Kind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map_or(map.pos, |(k, _)| k.pos),
+        _ => map.pos,
     }
 }
 
