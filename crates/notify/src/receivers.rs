@@ -1,8 +1,8 @@
 //! Default bodies for the non-webhook receivers, built from a version-4 message so every
 //! receiver sees the same alerts: Alertmanager's default subject, the PagerDuty Events API v2
-//! event, the Slack incoming-webhook message and a plain-text email. Custom templates (minijinja) are the
-//! server's; Alertmanager's Go-template fields in a pasted config (`title`, `text`, ...) are
-//! kept in the config but not rendered here.
+//! event, the Slack incoming-webhook message and a plain-text email. The config's text fields
+//! (`title`, `text`, `html`, `description`, headers) are used as given here: render them first
+//! with [`crate::template`], whose functions of the same names do that and then call these.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -153,6 +153,8 @@ pub struct EmailMessage {
     pub to: String,
     pub subject: String,
     pub text: String,
+    /// Only when the config sets `html` (Alertmanager's default HTML body is not reproduced).
+    pub html: Option<String>,
     /// Extra headers from the config (`Subject` there replaces the default subject).
     pub headers: Vec<(String, String)>,
 }
@@ -164,6 +166,26 @@ pub fn email_message(cfg: &EmailConfig, msg: &WebhookMessage) -> EmailMessage {
         .find(|(k, _)| k.eq_ignore_ascii_case("subject"))
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| subject(msg));
+    let text = cfg
+        .text
+        .clone()
+        .unwrap_or_else(|| default_email_text(&subject, msg));
+    EmailMessage {
+        from: cfg.from.clone(),
+        to: cfg.to.clone(),
+        subject,
+        text,
+        html: cfg.html.clone(),
+        headers: cfg
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("subject"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+fn default_email_text(subject: &str, msg: &WebhookMessage) -> String {
     let mut text = format!("{subject}\n\n");
     if firing(msg).next().is_some() {
         text.push_str(&format!(
@@ -178,31 +200,24 @@ pub fn email_message(cfg: &EmailConfig, msg: &WebhookMessage) -> EmailMessage {
         ));
     }
     text.push_str(&format!("View in nines: {}\n", alerts_url(msg)));
-    EmailMessage {
-        from: cfg.from.clone(),
-        to: cfg.to.clone(),
-        subject,
-        text,
-        headers: cfg
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("subject"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    }
+    text
 }
 
 /// A Slack incoming-webhook message with one attachment, coloured like Alertmanager's
 /// (`danger` while firing, `good` once resolved).
 pub fn slack_message(cfg: &SlackConfig, msg: &WebhookMessage) -> Value {
-    let title = subject(msg);
+    let title = cfg.title.clone().unwrap_or_else(|| subject(msg));
+    let text = cfg
+        .text
+        .clone()
+        .unwrap_or_else(|| text_alert_list(msg.alerts.iter()));
     let link = alerts_url(msg);
     let mut body = json!({
         "username": cfg.username.clone().unwrap_or_else(|| "nines".to_string()),
         "attachments": [{
             "title": title,
             "title_link": link,
-            "text": text_alert_list(msg.alerts.iter()),
+            "text": text,
             "fallback": format!("{title} | {link}"),
             "color": if msg.status == AlertStatus::Firing { "danger" } else { "good" },
             "mrkdwn_in": ["fallback", "pretext", "text"],
