@@ -4,13 +4,18 @@
 //! Supported: `global`, the `route` tree, `receivers` with `webhook_configs`, `email_configs`,
 //! `slack_configs` and `pagerduty_configs`, `inhibit_rules`, `time_intervals` (and the older
 //! `mute_time_intervals`), `templates` (kept, not read). nines adds `maintenance_windows`
-//! (weekly, with a zone) and `signing_secret` on webhook configs (Standard Webhooks).
+//! (weekly, with a zone), `signing_secret` on webhook configs (Standard Webhooks),
+//! `alertmanager_configs` receivers (forwarding to another Alertmanager) and `nines:`
+//! (immediate resolution, flap detection).
 //!
 //! Strict where Alertmanager is strict and typos are costly (unknown keys in routes, inhibit
 //! rules, time intervals and at the top level are errors; a route naming an unknown receiver
 //! or time interval is an error); receiver configs keep the fields nines uses and ignore the
-//! rest, so a pasted config with Alertmanager-only template fields still loads. Every problem
-//! is reported at once with its field path.
+//! rest, so a pasted config with Alertmanager-only fields still loads. The text fields nines
+//! renders (Slack `title`/`text`, email headers such as `Subject`, `text`/`html`, PagerDuty
+//! `description`) are [`crate::template`]s and must compile: a Go template pasted from an
+//! Alertmanager config is refused at load with its path. Every problem is reported at once
+//! with its field path.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -172,7 +177,11 @@ impl Receiver {
         out.extend(self.email_configs.iter().map(Integration::Email));
         out.extend(self.slack_configs.iter().map(Integration::Slack));
         out.extend(self.pagerduty_configs.iter().map(Integration::Pagerduty));
-        out.extend(self.alertmanager_configs.iter().map(Integration::Alertmanager));
+        out.extend(
+            self.alertmanager_configs
+                .iter()
+                .map(Integration::Alertmanager),
+        );
         out
     }
 }
@@ -648,10 +657,14 @@ fn read_receiver(
                 "required (no global smtp_smarthost is set)",
             );
         }
+        // Every header is rendered as a template (`Subject` among them).
         let headers = c
             .str_map("headers", issues)
             .into_iter()
-            .map(|(k, v, _)| (k, v))
+            .map(|(k, v, p)| {
+                check_template(&v, &p, issues);
+                (k, v)
+            })
             .collect();
         r.email_configs.push(EmailConfig {
             to,
@@ -671,8 +684,8 @@ fn read_receiver(
                 .unwrap_or(global.smtp_require_tls),
             send_resolved: c.bool("send_resolved", issues).unwrap_or(false),
             headers,
-            html: c.str("html", issues),
-            text: c.str("text", issues),
+            html: template(&c, "html", issues),
+            text: template(&c, "text", issues),
         });
     }
     for (item, p) in o.list("slack_configs", issues) {
@@ -688,8 +701,8 @@ fn read_receiver(
             api_url: api_url.unwrap_or_default(),
             channel: c.str("channel", issues),
             username: c.str("username", issues),
-            title: c.str("title", issues),
-            text: c.str("text", issues),
+            title: template(&c, "title", issues),
+            text: template(&c, "text", issues),
             send_resolved: c.bool("send_resolved", issues).unwrap_or(false),
             http_config: read_http_config(&c, issues).unwrap_or_else(|| global.http_config.clone()),
         });
@@ -712,7 +725,7 @@ fn read_receiver(
             url: checked_url(&c, "url", issues).unwrap_or_else(|| global.pagerduty_url.clone()),
             client: c.str("client", issues),
             client_url: c.str("client_url", issues),
-            description: c.str("description", issues),
+            description: template(&c, "description", issues),
             severity: c.str("severity", issues),
             details,
             send_resolved: c.bool("send_resolved", issues).unwrap_or(true),
@@ -734,14 +747,38 @@ fn read_receiver(
     Some(r)
 }
 
+/// A string field rendered as a message template: refused at load when it does not compile
+/// (an Alertmanager Go template pasted as is), with the reason.
+fn template(o: &Obj<'_>, name: &str, issues: &mut Issues) -> Option<String> {
+    let source = o.str(name, issues)?;
+    check_template(&source, &o.path(name), issues);
+    Some(source)
+}
+
+fn check_template(source: &str, path: &str, issues: &mut Issues) {
+    if let Err(reason) = crate::template::check(source) {
+        issues.push(path, format!("invalid template: {reason}"));
+    }
+}
+
 fn read_nines(value: &Value, path: &str, issues: &mut Issues) -> NinesOptions {
-    let o = Obj::new(value, path, &["resolve_immediately", "flap_detection"], issues);
+    let o = Obj::new(
+        value,
+        path,
+        &["resolve_immediately", "flap_detection"],
+        issues,
+    );
     let mut out = NinesOptions::default();
     if let Some(b) = o.bool("resolve_immediately", issues) {
         out.resolve_immediately = b;
     }
     if let Some(f) = o.get("flap_detection") {
-        let fo = Obj::new(f, &o.path("flap_detection"), &["max_flips", "window"], issues);
+        let fo = Obj::new(
+            f,
+            &o.path("flap_detection"),
+            &["max_flips", "window"],
+            issues,
+        );
         if let Some(n) = fo.u64("max_flips", issues) {
             out.flap.max_flips = usize::try_from(n).unwrap_or(usize::MAX);
         }
@@ -1019,7 +1056,7 @@ receivers:
     slack_configs:
       - channel: '#db'
         send_resolved: true
-        title: '{{ .CommonLabels.alertname }}'
+        title: '{{ commonLabels.alertname }}'
 inhibit_rules:
   - source_matchers: [severity="critical"]
     target_matchers: [severity="warning"]
@@ -1284,6 +1321,205 @@ receivers:
         assert_eq!(
             err.to_string(),
             "x.route: expected a mapping, found a number"
+        );
+    }
+
+    #[test]
+    fn forwarding_receivers_need_a_url_and_send_resolved_by_default() {
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            r#"
+route: {receiver: fwd}
+receivers:
+  - name: fwd
+    alertmanager_configs:
+      - url: http://alertmanager:9093
+      - url: https://am.example.com
+        send_resolved: false
+        http_config: {bearer_token: t0k}
+"#,
+        )
+        .unwrap();
+        let fwd = &cfg.receiver("fwd").unwrap().alertmanager_configs;
+        assert_eq!(fwd.len(), 2);
+        assert_eq!(fwd[0].url, "http://alertmanager:9093");
+        assert!(fwd[0].send_resolved, "send_resolved defaults to true");
+        assert_eq!(fwd[0].http_config, HttpConfig::default());
+        assert!(!fwd[1].send_resolved);
+        assert_eq!(fwd[1].http_config.bearer_token.as_deref(), Some("t0k"));
+
+        let yaml = r#"
+route: {receiver: fwd}
+receivers:
+  - name: fwd
+    alertmanager_configs:
+      - send_resolved: true
+      - url: 'alertmanager:9093'
+      - {url: 'http://am', timeout: 10s}
+"#;
+        assert_eq!(
+            messages(yaml),
+            [
+                "alertmanager.receivers[0].alertmanager_configs[0].url: required",
+                r#"alertmanager.receivers[0].alertmanager_configs[1].url: invalid url "alertmanager:9093": expected http:// or https:// and a host"#,
+                "alertmanager.receivers[0].alertmanager_configs[2].timeout: unknown field",
+            ]
+        );
+    }
+
+    #[test]
+    fn nines_options_default_and_override() {
+        let base = "route: {receiver: a}\nreceivers: [{name: a}]\n";
+        let defaults = AlertmanagerConfig::from_yaml_str(base).unwrap().nines;
+        assert!(defaults.resolve_immediately);
+        assert_eq!(defaults.flap.max_flips, 4);
+        assert_eq!(defaults.flap.window, SignedDuration::from_secs(3600));
+        assert_eq!(defaults, NinesOptions::default());
+
+        let set = AlertmanagerConfig::from_yaml_str(&format!(
+            "{base}nines: {{resolve_immediately: false, flap_detection: {{max_flips: 10, window: 30m}}}}\n"
+        ))
+        .unwrap()
+        .nines;
+        assert!(!set.resolve_immediately);
+        assert_eq!(set.flap.max_flips, 10);
+        assert_eq!(set.flap.window, SignedDuration::from_secs(1800));
+
+        // Only the window given: the flip count keeps its default.
+        let partial = AlertmanagerConfig::from_yaml_str(&format!(
+            "{base}nines: {{flap_detection: {{window: 2h}}}}\n"
+        ))
+        .unwrap()
+        .nines;
+        assert_eq!(partial.flap.max_flips, 4);
+        assert_eq!(partial.flap.window, SignedDuration::from_secs(7200));
+        assert!(partial.resolve_immediately);
+    }
+
+    #[test]
+    fn bad_nines_options_are_errors_with_paths() {
+        let base = "route: {receiver: a}\nreceivers: [{name: a}]\n";
+        let bad = |nines: &str| messages(&format!("{base}nines: {nines}\n"));
+        assert_eq!(
+            bad("{flap_detection: {window: soon}}"),
+            [
+                r#"alertmanager.nines.flap_detection.window: invalid duration "soon": expected a Prometheus duration such as 30s, 5m or 1h30m"#
+            ]
+        );
+        assert_eq!(
+            bad("{flap_detection: {window: 0s}}"),
+            ["alertmanager.nines.flap_detection.window: must be positive"]
+        );
+        assert_eq!(
+            bad("{flap_detection: {max_flips: -1}}"),
+            ["alertmanager.nines.flap_detection.max_flips: expected a non-negative integer"]
+        );
+        assert_eq!(
+            bad("{resolve_immediately: sometimes, flap: {}}"),
+            [
+                "alertmanager.nines.flap: unknown field",
+                "alertmanager.nines.resolve_immediately: expected true or false, found a string",
+            ]
+        );
+    }
+
+    #[test]
+    fn integrations_are_numbered_by_kind_then_config_order() {
+        // Written in another order than the numbering on purpose.
+        let cfg = AlertmanagerConfig::from_yaml_str(
+            r#"
+global: {smtp_from: a@example.com, smtp_smarthost: 'smtp:25', slack_api_url: 'https://slack/x'}
+route: {receiver: all}
+receivers:
+  - name: all
+    alertmanager_configs: [{url: 'http://am1'}]
+    pagerduty_configs: [{routing_key: k}]
+    slack_configs: [{channel: '#a'}]
+    email_configs: [{to: a@example.com}, {to: b@example.com}]
+    webhook_configs: [{url: 'http://w1'}, {url: 'http://w2', send_resolved: false}]
+"#,
+        )
+        .unwrap();
+        let integrations = cfg.receiver("all").unwrap().integrations();
+        let kinds: Vec<&str> = integrations.iter().map(Integration::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "webhook",
+                "webhook",
+                "email",
+                "email",
+                "slack",
+                "pagerduty",
+                "alertmanager"
+            ]
+        );
+        let Integration::Webhook(second) = integrations[1] else {
+            panic!("expected a webhook, got {:?}", integrations[1]);
+        };
+        assert_eq!(second.url, "http://w2");
+        let Integration::Email(first_email) = integrations[2] else {
+            panic!("expected an email, got {:?}", integrations[2]);
+        };
+        assert_eq!(first_email.to, "a@example.com");
+        let resolved: Vec<bool> = integrations
+            .iter()
+            .map(Integration::send_resolved)
+            .collect();
+        assert_eq!(resolved, [true, false, false, false, false, true, true]);
+        assert!(Receiver::default().integrations().is_empty());
+    }
+
+    #[test]
+    fn message_templates_must_compile() {
+        let ok = r#"
+global: {smtp_from: a@example.com, smtp_smarthost: 'smtp:25', slack_api_url: 'https://slack/x'}
+route: {receiver: a}
+receivers:
+  - name: a
+    slack_configs: [{title: '{{ commonLabels.alertname }}', text: '{% for a in alerts %}{{ a.labels.instance }}{% endfor %}'}]
+    email_configs: [{to: t@example.com, headers: {Subject: '[{{ status }}] {{ subject }}'}, text: 'plain', html: '<b>{{ receiver }}</b>'}]
+    pagerduty_configs: [{routing_key: k, description: '{{ commonAnnotations.summary }}'}]
+"#;
+        let cfg = AlertmanagerConfig::from_yaml_str(ok).unwrap();
+        let slack = &cfg.receivers[0].slack_configs[0];
+        assert_eq!(slack.title.as_deref(), Some("{{ commonLabels.alertname }}"));
+
+        // Alertmanager's Go templates, pasted as they are.
+        let go = r#"
+global: {smtp_from: a@example.com, smtp_smarthost: 'smtp:25', slack_api_url: 'https://slack/x'}
+route: {receiver: a}
+receivers:
+  - name: a
+    slack_configs: [{title: '{{ .CommonLabels.alertname }}', text: '{{ range .Alerts }}{{ .Labels.instance }}{{ end }}'}]
+    email_configs: [{to: t@example.com, headers: {Subject: '{{ template "email.default.subject" . }}'}, text: '{{ .Status', html: 'fine'}]
+    pagerduty_configs: [{routing_key: k, description: '{{ .CommonAnnotations.summary }}'}]
+"#;
+        let found = messages(go);
+        let paths: Vec<&str> = found
+            .iter()
+            .map(|m| m.split(": ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "alertmanager.receivers[0].email_configs[0].headers.Subject",
+                "alertmanager.receivers[0].email_configs[0].text",
+                "alertmanager.receivers[0].slack_configs[0].title",
+                "alertmanager.receivers[0].slack_configs[0].text",
+                "alertmanager.receivers[0].pagerduty_configs[0].description",
+            ],
+            "{found:#?}"
+        );
+        for m in &found {
+            assert!(
+                m.contains(": invalid template: "),
+                "not a template error: {m}"
+            );
+        }
+        assert!(
+            found[2].contains("go template"),
+            "a go template gets the hint: {}",
+            found[2]
         );
     }
 

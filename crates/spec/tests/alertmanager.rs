@@ -291,3 +291,25 @@ fn openslo_documents_cannot_carry_the_key() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_go_template_fails_at_load_with_its_location() {
+    let text = with_section(
+        r#"  route: { receiver: team }
+  receivers:
+    - name: team
+      slack_configs:
+        - api_url: https://hooks.slack.com/services/T/B/X
+          title: '{{ .CommonLabels.alertname }}'
+"#,
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "nines.yaml:15:18: alertmanager.receivers[0].slack_configs[0].title: invalid template: "
+        ),
+        "{}",
+        errs[0]
+    );
+}
