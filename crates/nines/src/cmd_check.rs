@@ -18,13 +18,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match spec::load_files(&args.files) {
         Ok(config) => {
             if !args.quiet {
-                let slos: usize = config.services.iter().map(|s| s.slos.len()).sum();
-                println!(
-                    "ok: {} file(s), {} service(s), {} SLO(s)",
-                    args.files.len(),
-                    config.services.len(),
-                    slos
-                );
+                for line in summary(&config, args.files.len()) {
+                    println!("{line}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -35,5 +31,74 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{} error(s)", diagnostics.len());
             Ok(ExitCode::from(EXIT_INVALID))
         }
+    }
+}
+
+/// What a valid configuration holds: files, services and SLOs, then the notification
+/// routing when the config has an `alertmanager:` section (its routes count every node of
+/// the tree, the root included).
+fn summary(config: &spec::Config, files: usize) -> Vec<String> {
+    let slos: usize = config.services.iter().map(|s| s.slos.len()).sum();
+    let mut lines = vec![format!(
+        "ok: {files} file(s), {} service(s), {slos} SLO(s)",
+        config.services.len(),
+    )];
+    if let Some(am) = &config.alertmanager {
+        lines.push(format!(
+            "alertmanager: {} receiver(s), {} route(s)",
+            am.receivers.len(),
+            am.route.walk().len()
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    const SLOS: &str = "apiVersion: nines/v1
+services:
+  - name: checkout
+    slos:
+      - name: availability
+        sli: { kind: availability, source: events, good: { status: \"<500\" } }
+        objective: 99.9
+        window: 30d
+";
+
+    #[test]
+    fn the_summary_mentions_the_routing_when_present() -> Result<(), String> {
+        let text = format!(
+            "{SLOS}alertmanager:
+  route:
+    receiver: team
+    routes:
+      - {{ receiver: pager, matchers: ['severity=\"page\"'] }}
+      - receiver: team
+        matchers: ['env=\"prod\"']
+        routes: [{{ receiver: pager, matchers: ['team=\"db\"'] }}]
+  receivers: [{{ name: team }}, {{ name: pager }}, {{ name: unused }}]
+"
+        );
+        let config = spec::load_str("nines.yaml", &text).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(
+            summary(&config, 2),
+            [
+                "ok: 2 file(s), 1 service(s), 1 SLO(s)",
+                "alertmanager: 3 receiver(s), 4 route(s)",
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn without_routing_the_summary_is_one_line() -> Result<(), String> {
+        let config = spec::load_str("nines.yaml", SLOS).map_err(|e| format!("{e:?}"))?;
+        assert_eq!(
+            summary(&config, 1),
+            ["ok: 1 file(s), 1 service(s), 1 SLO(s)"]
+        );
+        Ok(())
     }
 }

@@ -86,6 +86,9 @@ pub struct Loaded {
     pub otlp_metrics: Option<SeriesTargets>,
     /// `source: otlp` SLIs over server spans (`POST /v1/traces`).
     pub otlp_traces: Option<SpanTargets>,
+    /// The config's `alertmanager:` section (routing, receivers, inhibition, time
+    /// intervals), shared with the notification tasks; `None` when the config has none.
+    pub alertmanager: Option<std::sync::Arc<notify::AlertmanagerConfig>>,
 }
 
 impl Loaded {
@@ -139,6 +142,7 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
     let remote_write = series_targets(&config, &spec::SourceKind::RemoteWrite)?;
     let otlp_metrics = series_targets(&config, &spec::SourceKind::Otlp)?;
     let otlp_traces = span_targets(&config);
+    let alertmanager = config.alertmanager.clone().map(std::sync::Arc::new);
     Ok(Loaded {
         config,
         generation,
@@ -149,6 +153,7 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
         remote_write,
         otlp_metrics,
         otlp_traces,
+        alertmanager,
     })
 }
 
