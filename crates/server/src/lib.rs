@@ -47,6 +47,7 @@ mod api;
 pub mod auth;
 pub mod commit;
 mod compare_api;
+pub mod deliver;
 mod error;
 pub mod evaluator;
 mod http;
