@@ -1,4 +1,9 @@
-//! `nines alerts explain`: what each alerting tier means in numbers.
+//! `nines alerts`: `explain` says what each alerting tier means in numbers (from the
+//! configuration); `list`, `ack`, `silence`, `silences`, `unsilence` and `history` work on the
+//! alerts, silences and deliveries of a running server (see [`remote`]).
+
+#[path = "cmd_alerts_remote.rs"]
+mod remote;
 
 use crate::app;
 use slo::TierExplanation;
@@ -11,6 +16,23 @@ pub enum Command {
     /// For each SLO and tier: burn rate, windows, budget spent when it fires, time to fire at
     /// 100%, 10% and 1% errors, the smallest error ratio that can fire, and warnings.
     Explain(ExplainArgs),
+    /// List a server's alerts: fingerprint, name, severity, state (firing, silenced,
+    /// inhibited, acked, flapping), how long ago they started and their other labels.
+    List(remote::ListArgs),
+    /// Acknowledge a firing alert: its notifications stop repeating (its resolution is still
+    /// sent). Needs a responder token in NINES_TOKEN.
+    Ack(remote::AckArgs),
+    /// Silence the alerts matching every MATCHER for --duration or --until; prints the
+    /// silence id. Needs a responder token in NINES_TOKEN.
+    Silence(remote::SilenceArgs),
+    /// List a server's silences (active and pending; --expired for the rest).
+    Silences(remote::SilencesArgs),
+    /// Expire a silence now (also succeeds when it had already expired). Needs a responder
+    /// token in NINES_TOKEN.
+    Unsilence(remote::UnsilenceArgs),
+    /// Notification deliveries, newest first: when, to which receiver, status, attempts and
+    /// the last failure's reason.
+    History(remote::HistoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -42,7 +64,18 @@ struct SloExplanation {
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    let Command::Explain(args) = command;
+    Ok(match command {
+        Command::Explain(args) => return explain(args),
+        Command::List(args) => remote::run("list", remote::list(args)),
+        Command::Ack(args) => remote::run("ack", remote::ack(args)),
+        Command::Silence(args) => remote::run("silence", remote::silence(args)),
+        Command::Silences(args) => remote::run("silences", remote::silences(args)),
+        Command::Unsilence(args) => remote::run("unsilence", remote::unsilence(args)),
+        Command::History(args) => remote::run("history", remote::history(args)),
+    })
+}
+
+fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let config = app::load_config(&args.config)?;
     let slos = app::find_slos(&config, args.slo.as_deref())?;
     let explained: Vec<SloExplanation> = slos

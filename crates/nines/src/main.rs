@@ -47,7 +47,8 @@ enum Command {
     Ingest(cmd_ingest::Source),
     /// Print SLIs, error budgets and burn rates.
     Report(cmd_report::Args),
-    /// Explain alert policies in numbers.
+    /// Alerts: explain policies in numbers; list, acknowledge and silence a server's alerts and
+    /// show its notification deliveries.
     #[command(subcommand)]
     Alerts(cmd_alerts::Command),
     /// Replay stored counters through alert policies: precision, recall, detection and reset times.
