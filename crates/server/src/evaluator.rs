@@ -8,7 +8,7 @@ use crate::loaded::{Loaded, SloEntry};
 use crate::state::AppState;
 use serde::Serialize;
 use slo::{AlertPolicy, AlertState, AlertStateMachine, SloReport};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -252,10 +252,73 @@ pub async fn evaluate_all(state: &AppState) {
             .inc();
     }
     state.metrics.alerts_firing.set(firing);
+    let slo_alerts = slo_alerts(state, &loaded);
+    if let Err(e) = state
+        .notifier
+        .sync_slo_alerts(state.store.as_ref(), slo_alerts, jiff::Timestamp::now())
+        .await
+    {
+        eprintln!(
+            "nines serve: handing SLO alerts to the notifier failed: {}",
+            e.message
+        );
+    }
     state
         .metrics
         .evaluation_duration
         .observe(started.elapsed().as_secs_f64());
+}
+
+/// The notifier's view of the firing tiers: one alert per (SLO, severity), labelled
+/// `alertname`, `service`, `slo`, `severity`, starting when its earliest firing tier did.
+fn slo_alerts(state: &AppState, loaded: &Loaded) -> Vec<notify::Alert> {
+    let eval = state.eval_read();
+    let mut out: BTreeMap<(String, &'static str), notify::Alert> = BTreeMap::new();
+    for entry in &loaded.slos {
+        let Some(alerts) = eval.slos.get(&entry.key).and_then(|r| r.alerts.as_ref()) else {
+            continue;
+        };
+        for (tier, (_, t)) in alerts.policy.tiers().enumerate() {
+            if alerts.machine.state(tier) != Some(AlertState::Firing) {
+                continue;
+            }
+            let since = alerts.machine.since(tier).unwrap_or_else(crate::now);
+            let starts_at =
+                jiff::Timestamp::from_second(since).unwrap_or_else(|_| jiff::Timestamp::now());
+            let spec = &entry.config.spec;
+            let severity = t.severity.as_str();
+            let alert = out.entry((entry.key.clone(), severity)).or_insert_with(|| {
+                let mut labels = notify::LabelSet::new();
+                labels.insert("alertname", crate::notifier::SLO_ALERTNAME);
+                labels.insert("service", spec.service.as_str());
+                labels.insert("slo", spec.name.as_str());
+                labels.insert("severity", severity);
+                let mut annotations = notify::LabelSet::new();
+                annotations.insert(
+                    "summary",
+                    format!(
+                        "{}/{} is burning its error budget too fast",
+                        spec.service, spec.name
+                    ),
+                );
+                if let Some(d) = &entry.config.description {
+                    annotations.insert("description", d.as_str());
+                }
+                notify::Alert {
+                    labels,
+                    annotations,
+                    starts_at,
+                    ends_at: starts_at,
+                    generator_url: format!(
+                        "{}/api/v1/slos/{}/{}",
+                        state.settings.external_url, spec.service, spec.name
+                    ),
+                }
+            });
+            alert.starts_at = alert.starts_at.min(starts_at);
+        }
+    }
+    out.into_values().collect()
 }
 
 /// Evaluates one SLO at `at` from its stored counters: what `GET /api/v1/slos` and

@@ -43,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alertmanager_api;
 mod api;
 pub mod auth;
 pub mod commit;
@@ -54,6 +55,7 @@ mod http;
 mod ingest_api;
 pub mod loaded;
 pub mod metrics;
+pub mod notifier;
 pub mod ratelimit;
 pub mod report_cache;
 pub mod reqlog;
@@ -146,6 +148,9 @@ pub struct Settings {
     /// The same for ingest routes, a separate budget (default
     /// [`ratelimit::RateLimit::DEFAULT_INGEST`]).
     pub ingest_rate_limit: Option<ratelimit::RateLimit>,
+    /// The URL people reach this server at: `externalURL` in webhook payloads, links in
+    /// messages (default empty).
+    pub external_url: String,
 }
 
 impl Settings {
@@ -164,6 +169,7 @@ impl Settings {
             audit_key: None,
             rate_limit: Some(ratelimit::RateLimit::DEFAULT),
             ingest_rate_limit: Some(ratelimit::RateLimit::DEFAULT_INGEST),
+            external_url: String::new(),
         }
     }
 }
@@ -228,6 +234,17 @@ pub async fn run(
             evaluator::run(state, stop).await;
         }
     });
+    let notifier = tokio::spawn(notifier::run(state.clone(), stop_rx.clone()));
+    let deliverer = tokio::spawn({
+        let state = state.clone();
+        let config_state = state.clone();
+        deliver::run(
+            state.deliverer.clone(),
+            state.store.clone(),
+            Arc::new(move || config_state.config().alertmanager.clone()),
+            stop_rx.clone(),
+        )
+    });
     // The handler is installed before the first request is served, so a SIGHUP sent once the
     // server answers never meets the default action (terminate).
     let sighup = if state.settings.reload_on_sighup {
@@ -251,8 +268,10 @@ pub async fn run(
     // One shutdown path: background tasks, then the queued commits, then the store.
     state.set_ready(false);
     let _ = stop_tx.send(true);
-    if let Err(e) = evaluator.await {
-        return Err(Error::Task(e.to_string()));
+    for task in [evaluator, notifier, deliverer] {
+        if let Err(e) = task.await {
+            return Err(Error::Task(e.to_string()));
+        }
     }
     if let Some(task) = sighup {
         task.abort();

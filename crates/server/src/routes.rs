@@ -4,7 +4,7 @@
 //! without being authorized, tested and documented.
 
 use crate::state::AppState;
-use crate::{api, compare_api, ingest_api, telemetry_api, Scope};
+use crate::{alertmanager_api, api, compare_api, ingest_api, telemetry_api, Scope};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use std::sync::{Arc, OnceLock};
 
@@ -170,7 +170,85 @@ pub static ROUTES: &[Route] = &[
         body: BodyLimit::None,
         handler: |m| on(m, api::list_changes),
     },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/alerts",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_alerts),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/alerts/groups",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_alert_groups),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/silences",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_silences),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/silence/{id}",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_silence),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/receivers",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_receivers),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v2/status",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_status),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/notifications",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::get_notifications),
+    },
+    // Respond: alert actions.
+    Route {
+        method: Method::Post,
+        path: "/api/v2/silences",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, alertmanager_api::post_silence),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/api/v2/silence/{id}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::None,
+        handler: |m| on(m, alertmanager_api::delete_silence),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/alerts/{fingerprint}/ack",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, alertmanager_api::post_ack),
+    },
     // Ingest.
+    Route {
+        method: Method::Post,
+        path: "/api/v2/alerts",
+        scope: Some(Scope::Ingest),
+        body: BodyLimit::Json,
+        handler: |m| on(m, alertmanager_api::post_alerts),
+    },
     Route {
         method: Method::Post,
         path: "/api/v1/events",

@@ -45,6 +45,12 @@ pub struct AppState {
     pub telemetry: crate::telemetry_api::Telemetry,
     /// Refused requests, logged at a bounded rate.
     pub request_log: crate::reqlog::RequestLog,
+    /// Alerts, silences, acknowledgements and aggregation groups.
+    pub notifier: crate::notifier::Notifier,
+    /// Sends what the outbox holds.
+    pub deliverer: Arc<crate::deliver::Deliverer>,
+    /// Unix seconds when this process started serving.
+    pub started_at: i64,
 }
 
 impl AppState {
@@ -75,6 +81,9 @@ impl AppState {
             anonymous_read,
             telemetry: crate::telemetry_api::Telemetry::default(),
             request_log: crate::reqlog::RequestLog::default(),
+            notifier: crate::notifier::Notifier::new(),
+            deliverer: Arc::new(crate::deliver::Deliverer::new()),
+            started_at: crate::now(),
         }
     }
 

@@ -55,6 +55,20 @@ fn example(route: &Route) -> (String, Body, bool) {
             route.path.to_string(),
             Body::Json(json!({ "service": "checkout", "version": "1.2.3" })),
         )),
+        (Method::Post, "/api/v2/alerts") => Some((
+            route.path.to_string(),
+            Body::Json(json!([{ "labels": { "alertname": "AuthTest" } }])),
+        )),
+        (Method::Post, "/api/v2/silences") => Some((
+            route.path.to_string(),
+            Body::Json(json!({
+                "matchers": [{ "name": "alertname", "value": "AuthTest", "isRegex": false }],
+                "startsAt": t,
+                "endsAt": "2999-01-01T00:00:00Z",
+                "createdBy": "auth-test",
+                "comment": "route x role",
+            })),
+        )),
         (_, path) if !path.contains('{') && route.method == Method::Get => {
             Some((path.to_string(), Body::None))
         }
