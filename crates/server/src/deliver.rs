@@ -100,6 +100,7 @@ fn integration_at<'a>(
 }
 
 /// The exact body stored in the outbox for integration `integration` of `receiver`.
+/// Bodies depend on the receiver alone for now; `config` is there for global defaults.
 pub fn render(
     _config: &AlertmanagerConfig,
     receiver: &Receiver,
