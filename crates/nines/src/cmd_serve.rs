@@ -60,6 +60,10 @@ pub struct Args {
     /// Start with example SLOs and built-in demo traffic (with a periodic outage).
     #[arg(long)]
     demo: bool,
+    /// The URL people reach this server at, for links in notifications (`externalURL` of
+    /// webhook payloads, alert `generatorURL`s) [default: http://LISTEN].
+    #[arg(long, value_name = "URL")]
+    external_url: Option<String>,
     /// Largest JSON request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -165,6 +169,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         settings.ingest_rate_limit = limit;
     }
     settings.reload_on_sighup = true;
+    settings.external_url = args
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen))
+        .trim_end_matches('/')
+        .to_string();
     // Changes and alert states are stored, audited, with the same key `nines token` uses.
     let audit_key = args.audit.load(&data_dir)?;
     settings.audit_key = Some(audit_key.clone());

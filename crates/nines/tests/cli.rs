@@ -721,3 +721,36 @@ fn tokens_are_shown_once_and_every_change_is_audited() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// README's notification example is `examples/notifications.yaml`, and it is a valid config.
+#[test]
+fn the_readme_notification_example_is_checked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    let example = std::fs::read_to_string(root.join("examples/notifications.yaml"))
+        .unwrap_or_else(|e| panic!("examples/notifications.yaml: {e}"));
+    let start = readme
+        .find("```yaml\nalertmanager:\n")
+        .unwrap_or_else(|| panic!("README has no alertmanager example"));
+    let block = &readme[start + "```yaml\n".len()..];
+    let block = &block[..block.find("```").unwrap_or(block.len())];
+    assert!(
+        example.ends_with(block),
+        "README's alertmanager block and examples/notifications.yaml differ"
+    );
+    let out = nines()
+        .args(["check", "examples/notifications.yaml"])
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("alertmanager: 3 receiver(s), 3 route(s)"),
+        "{stdout}"
+    );
+}

@@ -57,6 +57,10 @@ pub struct Metrics {
     pub alerts_firing: Gauge,
     pub alert_state_saves: Family<OutcomeLabels, Counter>,
     pub report_cache_hits: Counter,
+    /// Notifications written to the outbox.
+    pub notifications_enqueued: Counter,
+    /// Alerts the notifier holds (firing and recently resolved).
+    pub notify_alerts: Gauge,
 }
 
 impl Default for Metrics {
@@ -91,6 +95,18 @@ impl Metrics {
         let alerts_firing = Gauge::default();
         let alert_state_saves = Family::<OutcomeLabels, Counter>::default();
         let report_cache_hits = Counter::default();
+        let notifications_enqueued = Counter::default();
+        let notify_alerts = Gauge::default();
+        registry.register(
+            "notifications_enqueued",
+            "Notifications written to the outbox, one per receiver integration",
+            notifications_enqueued.clone(),
+        );
+        registry.register(
+            "notify_alerts",
+            "Alerts the notification pipeline holds (firing and recently resolved)",
+            notify_alerts.clone(),
+        );
         registry.register(
             "report_cache_hits",
             "SLO reads answered from a report computed for the same second with no commit since",
@@ -178,6 +194,8 @@ impl Metrics {
             alerts_firing,
             alert_state_saves,
             report_cache_hits,
+            notifications_enqueued,
+            notify_alerts,
         }
     }
 

@@ -230,6 +230,11 @@ impl Notifier {
         Notifier::default()
     }
 
+    /// How many alerts are held (firing and recently resolved).
+    pub async fn held(&self) -> usize {
+        self.inner.lock().await.alerts.len()
+    }
+
     /// Steps the groups now instead of at the next tick.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -1013,8 +1018,16 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             )
             .await
         {
-            Ok(n) if n > 0 => state.deliverer.wake(),
-            Ok(_) => {}
+            Ok(n) => {
+                if n > 0 {
+                    state.metrics.notifications_enqueued.inc_by(n as u64);
+                    state.deliverer.wake();
+                }
+                state
+                    .metrics
+                    .notify_alerts
+                    .set(i64::try_from(state.notifier.held().await).unwrap_or(i64::MAX));
+            }
             Err(e) => eprintln!("nines serve: notification step failed: {}", e.message),
         }
         tokio::select! {
