@@ -37,6 +37,8 @@ const OUTBOX_RETENTION: SignedDuration = SignedDuration::from_secs(7 * 24 * 3600
 /// nines' own SLO alerts are leases too: renewed every evaluation round, resolved at once
 /// when the tier stops firing, and left to expire if nines stops evaluating.
 const SLO_ALERT_LEASE: SignedDuration = SignedDuration::from_secs(300);
+/// How often firing alerts are forwarded again to an Alertmanager at the latest.
+const FORWARD_REPEAT: SignedDuration = SignedDuration::from_secs(60);
 /// The `alertname` of nines' error-budget alerts.
 pub const SLO_ALERTNAME: &str = "ErrorBudgetBurn";
 
@@ -903,10 +905,19 @@ fn plan(
                 }
                 continue;
             }
+            // A forwarded alert is a lease at the other Alertmanager (its resolve_timeout,
+            // 5m by default): forwarding repeats at least every minute, as Prometheus
+            // re-sends, so it stays firing there.
+            let repeat_interval = match integration {
+                notify::config::Integration::Alertmanager(_) => {
+                    group.path.repeat_interval.min(FORWARD_REPEAT)
+                }
+                _ => group.path.repeat_interval,
+            };
             let opts = GroupOptions {
                 group_wait: group.path.group_wait,
                 group_interval: group.path.group_interval,
-                repeat_interval: group.path.repeat_interval,
+                repeat_interval,
                 send_resolved: integration.send_resolved(),
                 resolve_immediately: cfg.nines.resolve_immediately,
             };

@@ -506,3 +506,94 @@ async fn a_burning_slo_reaches_the_webhook_with_its_labels() -> anyhow::Result<(
     s.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_page_inhibits_its_ticket_and_a_flapping_alert_is_held() -> anyhow::Result<()> {
+    let hook = Receiver::start().await?;
+    let extra = r#"  inhibit_rules:
+    - source_matchers: ['severity="page"']
+      target_matchers: ['severity="ticket"']
+      equal: [service]
+  nines:
+    flap_detection: { max_flips: 2, window: 1h }"#;
+    let cfg = config(&hook.url, "").replace("  receivers:\n", &format!("{extra}\n  receivers:\n"));
+    let s = TestServer::start_with(&cfg, |s| {
+        s.audit_key = store::audit_key(&s.data_dir).ok();
+    })
+    .await?;
+    post_alerts(
+        &s,
+        &json!([{ "labels": { "alertname": "Burn", "service": "api", "severity": "page" } },
+                { "labels": { "alertname": "Burn", "service": "api", "severity": "ticket" } },
+                { "labels": { "alertname": "Burn", "service": "db", "severity": "ticket" } }]),
+    )
+    .await?;
+    let page_fp = fingerprint(&[
+        ("alertname", "Burn"),
+        ("service", "api"),
+        ("severity", "page"),
+    ]);
+    let (_, alerts) = s.get_json("/api/v2/alerts").await?;
+    let inhibited: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"]["state"] == "suppressed")
+        .collect();
+    assert_eq!(inhibited.len(), 1, "{alerts}");
+    assert_eq!(inhibited[0]["labels"]["service"], "api");
+    assert_eq!(inhibited[0]["status"]["inhibitedBy"], json!([page_fp]));
+    let got = hook.wait_for(1, Duration::from_secs(10)).await;
+    let sent: Vec<(String, String)> = got[0]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["service"].as_str().unwrap().to_string(),
+                a["labels"]["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "the inhibited ticket is not sent: {sent:?}");
+    assert!(!sent.contains(&("api".to_string(), "ticket".to_string())));
+
+    // Flapping: fire → resolve → fire → resolve is three flips (> 2): the last resolution is
+    // held back and the alert shows as flapping.
+    let flap = json!([{ "labels": { "alertname": "Flappy" } }]);
+    let resolved = || {
+        json!([{ "labels": { "alertname": "Flappy" },
+                 "endsAt": server::format_time(server::now()) }])
+    };
+    post_alerts(&s, &flap).await?;
+    let before = hook.bodies().len();
+    hook.wait_for(before + 1, Duration::from_secs(10)).await;
+    for body in [resolved(), flap.clone(), resolved()] {
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        post_alerts(&s, &body).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (_, alerts) = s
+        .get_json("/api/v2/alerts?filter=alertname%3D%22Flappy%22")
+        .await?;
+    // Resolved alerts are not listed; the flap state shows while it fires again.
+    assert_eq!(alerts.as_array().unwrap().len(), 0, "{alerts}");
+    post_alerts(&s, &flap).await?;
+    let (_, alerts) = s
+        .get_json("/api/v2/alerts?filter=alertname%3D%22Flappy%22")
+        .await?;
+    assert_eq!(alerts[0]["flapping"], true, "{alerts}");
+    let flappy: Vec<String> = hook
+        .bodies()
+        .iter()
+        .filter(|b| b["groupLabels"]["alertname"] == "Flappy")
+        .map(|b| b["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        flappy.last().map(String::as_str),
+        Some("firing"),
+        "the held state is the last notified one: {flappy:?}"
+    );
+    s.stop().await?;
+    Ok(())
+}
