@@ -441,6 +441,74 @@ async fn live_answers_have_the_documented_shape() -> anyhow::Result<()> {
         .await?;
     assert_documented(&doc, Method::Post, "/api/v1/changes", r, 415).await?;
 
+    // The Alertmanager API and the notification history.
+    let r = s
+        .client
+        .post(s.url("/api/v2/alerts"))
+        .json(&serde_json::json!([{ "labels": { "alertname": "Shape", "severity": "page" } }]))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 200);
+    let r = s.client.get(s.url("/api/v2/alerts")).send().await?;
+    let alerts = assert_documented(&doc, Method::Get, "/api/v2/alerts", r, 200).await?;
+    let fp = alerts[0]["fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/alerts/{fp}/ack")))
+        .json(&serde_json::json!({ "comment": "shape" }))
+        .send()
+        .await?;
+    assert_documented(
+        &doc,
+        Method::Post,
+        "/api/v1/alerts/{fingerprint}/ack",
+        r,
+        200,
+    )
+    .await?;
+    let r = s.client.get(s.url("/api/v2/alerts")).send().await?;
+    let acked = assert_documented(&doc, Method::Get, "/api/v2/alerts", r, 200).await?;
+    assert_eq!(acked[0]["ack"]["comment"], "shape");
+    let r = s.client.get(s.url("/api/v2/alerts/groups")).send().await?;
+    assert_documented(&doc, Method::Get, "/api/v2/alerts/groups", r, 200).await?;
+    let t_end = server::format_time(server::now() + 3600);
+    let r = s
+        .client
+        .post(s.url("/api/v2/silences"))
+        .json(&serde_json::json!({
+            "matchers": [{ "name": "alertname", "value": "Shape", "isRegex": false, "isEqual": true }],
+            "startsAt": t, "endsAt": t_end, "createdBy": "openapi", "comment": "shape",
+        }))
+        .send()
+        .await?;
+    let created = assert_documented(&doc, Method::Post, "/api/v2/silences", r, 200).await?;
+    let id = created["silenceID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let r = s.client.get(s.url("/api/v2/silences")).send().await?;
+    assert_documented(&doc, Method::Get, "/api/v2/silences", r, 200).await?;
+    let r = s
+        .client
+        .get(s.url(&format!("/api/v2/silence/{id}")))
+        .send()
+        .await?;
+    assert_documented(&doc, Method::Get, "/api/v2/silence/{id}", r, 200).await?;
+    let r = s.client.get(s.url("/api/v2/silence/nope")).send().await?;
+    let body = assert_documented(&doc, Method::Get, "/api/v2/silence/{id}", r, 404).await?;
+    assert_eq!(body["error"]["code"], "silences.not_found");
+    for route in [
+        "/api/v2/status",
+        "/api/v2/receivers",
+        "/api/v1/notifications",
+    ] {
+        let r = s.client.get(s.url(route)).send().await?;
+        assert_documented(&doc, Method::Get, route, r, 200).await?;
+    }
+
     s.stop().await?;
     Ok(())
 }
