@@ -169,12 +169,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         settings.ingest_rate_limit = limit;
     }
     settings.reload_on_sighup = true;
-    settings.external_url = args
-        .external_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen))
-        .trim_end_matches('/')
-        .to_string();
     // Changes and alert states are stored, audited, with the same key `nines token` uses.
     let audit_key = args.audit.load(&data_dir)?;
     settings.audit_key = Some(audit_key.clone());
@@ -188,6 +182,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let mut settings = settings;
+        settings.external_url = match &args.external_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => default_external_url(addr),
+        };
         eprintln!(
             "nines serve: listening on http://{addr} (config {}, data {})",
             config
@@ -549,5 +548,20 @@ mod tests {
         let outage = demo_events(&mut rng, FIRST + 5, 400).to_string();
         assert!(!calm.contains("503"));
         assert!(outage.contains("503"));
+    }
+}
+
+/// Like Alertmanager: the address actually bound, with the host name when listening on every
+/// interface (0.0.0.0 or ::), so links in notifications lead somewhere.
+fn default_external_url(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+        format!("http://{host}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }
