@@ -597,3 +597,43 @@ async fn a_page_inhibits_its_ticket_and_a_flapping_alert_is_held() -> anyhow::Re
     s.stop().await?;
     Ok(())
 }
+
+/// With a long group_interval the resolution of a whole group goes out at once when
+/// `resolve_immediately` is on (the default), and waits for the next flush when it is off.
+#[tokio::test]
+async fn a_resolved_group_notifies_at_once_unless_configured_otherwise() -> anyhow::Result<()> {
+    for immediate in [true, false] {
+        let hook = Receiver::start().await?;
+        let cfg = config(&hook.url, "")
+            .replace("group_interval: 1s", "group_interval: 6s")
+            .replace(
+                "  receivers:\n",
+                &format!("  nines: {{ resolve_immediately: {immediate} }}\n  receivers:\n"),
+            );
+        let s = TestServer::start_with(&cfg, |s| {
+            s.audit_key = store::audit_key(&s.data_dir).ok();
+        })
+        .await?;
+        post_alerts(&s, &json!([{ "labels": { "alertname": "Quick" } }])).await?;
+        hook.wait_for(1, Duration::from_secs(10)).await;
+        let resolved_at = Instant::now();
+        post_alerts(
+            &s,
+            &json!([{ "labels": { "alertname": "Quick" },
+                      "endsAt": server::format_time(server::now()) }]),
+        )
+        .await?;
+        let got = hook.wait_for(2, Duration::from_secs(15)).await;
+        let waited = resolved_at.elapsed();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1]["status"], "resolved");
+        if immediate {
+            assert!(waited < Duration::from_secs(3), "took {waited:?}");
+        } else {
+            // The first flush was at most ~1 s before the resolution: the next one is ≥ 4 s away.
+            assert!(waited >= Duration::from_secs(4), "took only {waited:?}");
+        }
+        s.stop().await?;
+    }
+    Ok(())
+}
