@@ -9,7 +9,7 @@
 //! the rest retried with backoff. The outbox id is the `webhook-id`, unchanged across retries
 //! and restarts, so a receiver can drop a duplicate sent before a crash was recorded.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +38,8 @@ const CONCURRENCY: usize = 16;
 const BATCH: usize = 64;
 /// The loop looks for due deliveries at least this often (retries come due on their own).
 const TICK: Duration = Duration::from_secs(1);
+/// How long a stored outcome keeps its id from being claimed by a due list read before it.
+const FINISHED_MEMORY: Duration = Duration::from_secs(60);
 
 const USER_AGENT: &str = concat!("nines/", env!("CARGO_PKG_VERSION"));
 
@@ -226,8 +228,14 @@ pub async fn send(
     let payload = record.payload.as_bytes();
     match integration {
         Integration::Webhook(c) => {
-            let mut headers = Vec::new();
+            // The id and time go on every webhook, signed or not, so any receiver can drop a
+            // re-delivery after a crash.
+            let mut headers = vec![
+                ("webhook-id".to_string(), record.id.clone()),
+                ("webhook-timestamp".to_string(), now.as_second().to_string()),
+            ];
             if let Some(secret) = &c.signing_secret {
+                headers.clear();
                 let signed =
                     notify::sign_standard_webhook(secret, &record.id, now.as_second(), payload)
                         .map_err(|e| DeliverError::Signing(e.to_string()))?;
@@ -431,6 +439,9 @@ pub struct Deliverer {
     /// Outbox ids claimed by a send (or whose outcome is not stored yet): never sent twice
     /// at once, however long a receiver takes.
     in_flight: Mutex<HashSet<String>>,
+    /// Ids whose outcome was stored, with when: a due list read before that moment is stale
+    /// for them (it still shows them pending) and must not send them again.
+    finished: Mutex<HashMap<String, std::time::Instant>>,
     /// Outcomes the store refused; stored again before anything else each round.
     unrecorded: Mutex<Vec<(String, AttemptRecord)>>,
     wake: tokio::sync::Notify,
@@ -458,6 +469,7 @@ impl Deliverer {
             client,
             policy: RetryPolicy::default(),
             in_flight: Mutex::new(HashSet::new()),
+            finished: Mutex::new(HashMap::new()),
             unrecorded: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
         }
@@ -483,12 +495,31 @@ impl Deliverer {
         lock(&self.in_flight).len()
     }
 
-    /// Claims `id` for one send; false when it is already being sent.
-    fn claim(&self, id: &str) -> bool {
+    /// Claims `id` for one send from a due list read at `listed_at`; false when it is being
+    /// sent, or its outcome was stored after the list was read (the list is stale for it).
+    fn claim(&self, id: &str, listed_at: std::time::Instant) -> bool {
+        if lock(&self.finished)
+            .get(id)
+            .is_some_and(|done| *done >= listed_at)
+        {
+            return false;
+        }
         lock(&self.in_flight).insert(id.to_string())
     }
 
+    /// Releases `id` once its outcome is stored.
     fn release(&self, id: &str) {
+        let now = std::time::Instant::now();
+        let mut finished = lock(&self.finished);
+        // Entries older than any list still being walked are of no use.
+        finished.retain(|_, done| now.duration_since(*done) < FINISHED_MEMORY);
+        finished.insert(id.to_string(), now);
+        drop(finished);
+        lock(&self.in_flight).remove(id);
+    }
+
+    /// Gives `id` back without an outcome (the send never started).
+    fn unclaim(&self, id: &str) {
         lock(&self.in_flight).remove(id);
     }
 }
@@ -548,6 +579,7 @@ async fn dispatch(
 ) -> usize {
     // In-flight ones are listed again while pending: ask for that many more.
     let limit = BATCH + deliverer.in_flight();
+    let listed_at = std::time::Instant::now();
     let due = match store
         .due_notifications(Timestamp::now().as_second(), limit)
         .await
@@ -560,7 +592,7 @@ async fn dispatch(
     };
     let mut started = 0;
     for n in due {
-        if !deliverer.claim(&n.record.id) {
+        if !deliverer.claim(&n.record.id, listed_at) {
             continue;
         }
         started += 1;
@@ -572,7 +604,7 @@ async fn dispatch(
         );
         tasks.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {
-                deliverer.release(&n.record.id);
+                deliverer.unclaim(&n.record.id);
                 return;
             };
             let sent = send(deliverer.client(), &config, &n, Timestamp::now()).await;
@@ -655,6 +687,23 @@ async fn store_unrecorded(deliverer: &Deliverer, store: &dyn Store) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_due_list_read_before_an_outcome_was_stored_cannot_claim_it_again() {
+        let d = Deliverer::new();
+        let before = std::time::Instant::now();
+        assert!(d.claim("a", before));
+        assert!(!d.claim("a", before), "in flight");
+        d.release("a");
+        // The list read at `before` still shows "a" pending: it must not be sent again.
+        assert!(!d.claim("a", before));
+        // A list read after the outcome was stored is current: a due retry may go.
+        let after = std::time::Instant::now();
+        assert!(d.claim("a", after));
+        // A send that never started gives its claim back without an outcome.
+        d.unclaim("a");
+        assert!(d.claim("a", after));
+    }
 
     #[test]
     fn smarthost_and_rounding() {

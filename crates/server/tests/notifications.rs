@@ -245,9 +245,23 @@ async fn a_group_is_notified_once_and_its_resolution_follows() -> anyhow::Result
     assert_eq!(got[1]["status"], "resolved");
     assert_eq!(got[1]["alerts"][0]["status"], "resolved");
 
-    // The history shows both deliveries with their attempt.
+    // The history shows both deliveries with their attempt; an unsigned webhook still carries
+    // the outbox id as `webhook-id`, so a receiver can drop a re-delivery.
     let (_, history) = s.get_json("/api/v1/notifications").await?;
     let list = history["notifications"].as_array().unwrap();
+    let ids: Vec<String> = hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    let mut stored: Vec<String> = list
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    stored.reverse();
+    assert_eq!(ids, stored, "webhook-id is the outbox id");
     assert_eq!(list.len(), 2, "{history}");
     assert!(list.iter().all(|n| n["status"] == "delivered"
         && n["receiver"] == "team"
