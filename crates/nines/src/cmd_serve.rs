@@ -507,6 +507,21 @@ async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch:
     }
 }
 
+/// Like Alertmanager: the address actually bound, with the host name when listening on every
+/// interface (0.0.0.0 or ::), so links in notifications lead somewhere.
+fn default_external_url(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+        format!("http://{host}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -548,20 +563,5 @@ mod tests {
         let outage = demo_events(&mut rng, FIRST + 5, 400).to_string();
         assert!(!calm.contains("503"));
         assert!(outage.contains("503"));
-    }
-}
-
-/// Like Alertmanager: the address actually bound, with the host name when listening on every
-/// interface (0.0.0.0 or ::), so links in notifications lead somewhere.
-fn default_external_url(addr: std::net::SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_string());
-        format!("http://{host}:{}", addr.port())
-    } else {
-        format!("http://{addr}")
     }
 }
