@@ -17,10 +17,11 @@ use async_trait::async_trait;
 
 use crate::{
     token_sha256, AckRecord, AlertRecord, AlertSource, AlertStateRecord, AttemptOutcome,
-    AttemptRecord, AuditEntry, AuditKey, BucketCount, Change, Checkpoint, CounterDelta,
-    DeliveryStatus, FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter,
-    OutboxRecord, RequestId, SilenceRecord, Store, StoreError, TokenRecord, TokenRole,
-    TrackerSample, MAX_COUNT, SCHEMA_VERSION,
+    AttemptRecord, AuditEntry, AuditKey, AutomationRecord, BucketCount, Change, Checkpoint,
+    CounterDelta, DeliveryStatus, DocFilter, DocKind, DocRecord, DocUpdate, FilePosition,
+    GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord, RequestId,
+    SilenceRecord, Store, StoreError, TeamRecord, TimelineRecord, ToilRecord, TokenRecord,
+    TokenRole, TrackerSample, MAX_COUNT, SCHEMA_VERSION,
 };
 
 /// Gives the suite access to one backend instance. Every `open` must reach the same data: the second call
@@ -138,6 +139,15 @@ macro_rules! conformance_tests {
             outbox_due_attempts_and_reopen,
             notification_history_filters,
             notification_pruning_keeps_pending,
+            docs_create_get_and_filter,
+            doc_update_is_compare_and_swap,
+            doc_update_and_timeline_are_atomic,
+            one_postmortem_per_incident,
+            timeline_order_and_pinning,
+            toil_range_and_team_filter,
+            teams_and_automations_upsert,
+            incident_writes_need_an_audit_key,
+            incident_writes_are_audited_and_persist,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -2185,5 +2195,1253 @@ pub async fn notification_pruning_keeps_pending(fx: &dyn Fixture) -> Result<(), 
             .into_iter()
             .find(|n| n.record.id == "old-done"),
         Some(pending(outbox("old-done", "hook", 300, 300), vec![])),
+    )
+}
+
+// ---- Incidents, postmortems, the timeline, toil.
+
+/// The error code of `result`, or a failure naming `what` when it succeeded.
+#[track_caller]
+fn refused<T: fmt::Debug>(
+    what: &str,
+    result: Result<T, StoreError>,
+    code: &str,
+) -> Result<(), Failure> {
+    let location = Location::caller();
+    match result {
+        Err(e) if e.code() == code => Ok(()),
+        other => Err(Failure::Check {
+            location,
+            message: format!("{what}: got {other:?}, want an error with code {code}"),
+        }),
+    }
+}
+
+fn incident_doc(title: &str) -> String {
+    serde_json::json!({ "title": title, "severity": 2 }).to_string()
+}
+
+fn note(at: i64, text: &str) -> TimelineRecord {
+    TimelineRecord {
+        id: 0,
+        incident_id: 0,
+        at,
+        author: "alice".to_owned(),
+        kind: "note".to_owned(),
+        text: text.to_owned(),
+        pinned: false,
+        data: r#"{"source":"conformance"}"#.to_owned(),
+    }
+}
+
+fn toil_entry(team: &str, at: i64, minutes: i64) -> ToilRecord {
+    ToilRecord {
+        id: 0,
+        team: team.to_owned(),
+        category: "production interrupts".to_owned(),
+        minutes,
+        at,
+        description: format!("toil of {team} at {at}"),
+        automatable: at % 2 == 0,
+        task: if at % 2 == 0 {
+            "restart-job".to_owned()
+        } else {
+            String::new()
+        },
+        author: "bob".to_owned(),
+        source: "manual".to_owned(),
+    }
+}
+
+fn team(name: &str, weekly_capacity_minutes: i64, updated_at: i64) -> TeamRecord {
+    TeamRecord {
+        name: name.to_owned(),
+        weekly_capacity_minutes,
+        updated_at,
+    }
+}
+
+fn automation(team: &str, task: &str, at: i64) -> AutomationRecord {
+    AutomationRecord {
+        team: team.to_owned(),
+        task: task.to_owned(),
+        at,
+        note: format!("{task} automated at {at}"),
+    }
+}
+
+async fn create_incident(
+    s: &dyn Store,
+    title: &str,
+    status: &str,
+    at: i64,
+) -> Result<i64, Failure> {
+    Ok(s.create_doc(
+        DocKind::Incident,
+        &incident_doc(title),
+        status,
+        None,
+        at,
+        &entry(at, "incident.create", "incident/{id}"),
+    )
+    .await?)
+}
+
+async fn audit_targets(s: &dyn Store) -> Result<Vec<(String, String)>, Failure> {
+    Ok(s.audit_entries(1, 1000)
+        .await?
+        .into_iter()
+        .map(|r| (r.action, r.target))
+        .collect())
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// Documents are created at version 1 with ids 1, 2, ... per kind, read back whole, listed by id
+/// with every filter (the creation range half-open), and the audit target names the new id.
+/// Invalid documents are refused and leave nothing.
+pub async fn docs_create_get_and_filter(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    ensure_eq(
+        "first incident id",
+        create_incident(&*s, "a", "investigating", 100).await?,
+        1,
+    )?;
+    ensure_eq(
+        "second incident id",
+        create_incident(&*s, "b", "resolved", 200).await?,
+        2,
+    )?;
+    ensure_eq(
+        "third incident id",
+        create_incident(&*s, "c", "investigating", 300).await?,
+        3,
+    )?;
+    let pm = s
+        .create_doc(
+            DocKind::Postmortem,
+            r#"{"summary":"x"}"#,
+            "draft",
+            Some(2),
+            250,
+            &entry(250, "postmortem.create", "postmortem/{id}"),
+        )
+        .await?;
+    ensure_eq("first postmortem id (ids are per kind)", pm, 1)?;
+    let want_b = DocRecord {
+        kind: DocKind::Incident,
+        id: 2,
+        version: 1,
+        doc: incident_doc("b"),
+        status: "resolved".to_owned(),
+        created_at: 200,
+        updated_at: 200,
+        parent_id: None,
+    };
+    ensure_eq(
+        "incident 2",
+        s.doc(DocKind::Incident, 2).await?,
+        Some(want_b.clone()),
+    )?;
+    ensure_eq(
+        "an unknown incident",
+        s.doc(DocKind::Incident, 9).await?,
+        None,
+    )?;
+    ensure_eq(
+        "postmortem 1",
+        s.doc(DocKind::Postmortem, 1).await?,
+        Some(DocRecord {
+            kind: DocKind::Postmortem,
+            id: 1,
+            version: 1,
+            doc: r#"{"summary":"x"}"#.to_owned(),
+            status: "draft".to_owned(),
+            created_at: 250,
+            updated_at: 250,
+            parent_id: Some(2),
+        }),
+    )?;
+    ensure_eq(
+        "postmortem 2 (none)",
+        s.doc(DocKind::Postmortem, 2).await?,
+        None,
+    )?;
+    let ids = |filter: DocFilter, kind: DocKind| {
+        let s = &s;
+        async move {
+            Ok::<_, Failure>(
+                s.docs(kind, &filter)
+                    .await?
+                    .iter()
+                    .map(|d| d.id)
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    ensure_eq(
+        "all incidents",
+        ids(DocFilter::default(), DocKind::Incident).await?,
+        vec![1, 2, 3],
+    )?;
+    ensure_eq(
+        "incidents by status",
+        ids(
+            DocFilter {
+                status: Some("investigating".to_owned()),
+                ..Default::default()
+            },
+            DocKind::Incident,
+        )
+        .await?,
+        vec![1, 3],
+    )?;
+    ensure_eq(
+        "incidents created in [200, 300)",
+        ids(
+            DocFilter {
+                created_from: Some(200),
+                created_to: Some(300),
+                ..Default::default()
+            },
+            DocKind::Incident,
+        )
+        .await?,
+        vec![2],
+    )?;
+    ensure_eq(
+        "incidents created from 101",
+        ids(
+            DocFilter {
+                created_from: Some(101),
+                ..Default::default()
+            },
+            DocKind::Incident,
+        )
+        .await?,
+        vec![2, 3],
+    )?;
+    ensure_eq(
+        "investigating incidents created before 300",
+        ids(
+            DocFilter {
+                status: Some("investigating".to_owned()),
+                created_to: Some(300),
+                ..Default::default()
+            },
+            DocKind::Incident,
+        )
+        .await?,
+        vec![1],
+    )?;
+    ensure_eq(
+        "postmortems of incident 2",
+        ids(
+            DocFilter {
+                parent_id: Some(2),
+                ..Default::default()
+            },
+            DocKind::Postmortem,
+        )
+        .await?,
+        vec![1],
+    )?;
+    ensure_eq(
+        "postmortems of incident 1",
+        ids(
+            DocFilter {
+                parent_id: Some(1),
+                ..Default::default()
+            },
+            DocKind::Postmortem,
+        )
+        .await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "all postmortems",
+        ids(DocFilter::default(), DocKind::Postmortem).await?,
+        vec![1],
+    )?;
+
+    // Refused: not an object, not JSON, an empty or too long status, an incident with a parent.
+    let create = |doc: &'static str, status: String, parent: Option<i64>| {
+        let s = &s;
+        async move {
+            s.create_doc(
+                DocKind::Incident,
+                doc,
+                &status,
+                parent,
+                400,
+                &entry(400, "incident.create", "incident/{id}"),
+            )
+            .await
+        }
+    };
+    refused(
+        "an array document",
+        create("[1]", "open".into(), None).await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "a document that is not JSON",
+        create("{", "open".into(), None).await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "an empty status",
+        create("{}", String::new(), None).await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "a 65-character status",
+        create("{}", "s".repeat(65), None).await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "an incident with a parent",
+        create("{}", "open".into(), Some(1)).await,
+        "store.invalid_input",
+    )?;
+    create("{}", "s".repeat(64), None).await?;
+    ensure_eq(
+        "audit records: one per created document, the target naming its id",
+        audit_targets(&*s).await?,
+        pairs(&[
+            ("incident.create", "incident/1"),
+            ("incident.create", "incident/2"),
+            ("incident.create", "incident/3"),
+            ("postmortem.create", "postmortem/1"),
+            ("incident.create", "incident/4"),
+        ]),
+    )?;
+    ensure(s.verify_audit(&key(), None).await?.is_clean(), || {
+        "the audit chain of document writes does not verify".to_owned()
+    })
+}
+
+/// An update applies only on the expected version: it writes the document and status, bumps the
+/// version and `updated_at` (never `created_at`), with one audit record. A stale version is a
+/// conflict naming the current one, a missing document (or the other kind's id) is not found,
+/// and neither writes anything: no document change, no timeline entry, no audit record.
+pub async fn doc_update_is_compare_and_swap(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    create_incident(&*s, "a", "investigating", 100).await?;
+    let update = |expected: i64,
+                  title: &'static str,
+                  status: &'static str,
+                  at: i64,
+                  timeline: Vec<TimelineRecord>| {
+        let s = &s;
+        async move {
+            s.update_doc(
+                DocKind::Incident,
+                1,
+                expected,
+                &incident_doc(title),
+                status,
+                at,
+                &timeline,
+                &entry(at, "incident.update", "incident/1"),
+            )
+            .await
+        }
+    };
+    ensure_eq(
+        "first update",
+        update(1, "a2", "identified", 110, vec![]).await?,
+        DocUpdate::Updated { version: 2 },
+    )?;
+    ensure_eq(
+        "incident after the update",
+        s.doc(DocKind::Incident, 1).await?,
+        Some(DocRecord {
+            kind: DocKind::Incident,
+            id: 1,
+            version: 2,
+            doc: incident_doc("a2"),
+            status: "identified".to_owned(),
+            created_at: 100,
+            updated_at: 110,
+            parent_id: None,
+        }),
+    )?;
+    let audit_before = audit_len(&*s).await?;
+    ensure_eq(
+        "a stale update",
+        update(1, "stale", "resolved", 120, vec![note(120, "stale note")]).await?,
+        DocUpdate::Conflict { current_version: 2 },
+    )?;
+    ensure_eq(
+        "a missing incident",
+        s.update_doc(
+            DocKind::Incident,
+            7,
+            1,
+            "{}",
+            "resolved",
+            120,
+            &[note(120, "lost")],
+            &entry(120, "incident.update", "incident/7"),
+        )
+        .await?,
+        DocUpdate::NotFound,
+    )?;
+    ensure_eq(
+        "a postmortem id that only exists as an incident",
+        s.update_doc(
+            DocKind::Postmortem,
+            1,
+            1,
+            "{}",
+            "draft",
+            120,
+            &[],
+            &entry(120, "postmortem.update", "postmortem/1"),
+        )
+        .await?,
+        DocUpdate::NotFound,
+    )?;
+    ensure_eq(
+        "incident after refused updates",
+        s.doc(DocKind::Incident, 1)
+            .await?
+            .map(|d| (d.version, d.status, d.updated_at)),
+        Some((2, "identified".to_owned(), 110)),
+    )?;
+    ensure_eq(
+        "timeline after refused updates",
+        s.timeline(1).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "timeline of the missing incident",
+        s.timeline(7).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "audit records after refused updates",
+        audit_len(&*s).await?,
+        audit_before,
+    )?;
+    ensure_eq(
+        "an update on the current version",
+        update(2, "a3", "resolved", 130, vec![]).await?,
+        DocUpdate::Updated { version: 3 },
+    )?;
+    ensure_eq(
+        "the same version again",
+        update(2, "a4", "closed", 140, vec![]).await?,
+        DocUpdate::Conflict { current_version: 3 },
+    )?;
+    ensure_eq(
+        "audit records of the updates",
+        audit_targets(&*s).await?,
+        pairs(&[
+            ("incident.create", "incident/1"),
+            ("incident.update", "incident/1"),
+            ("incident.update", "incident/1"),
+        ]),
+    )
+}
+
+/// The timeline entries of an update are written in the update's transaction: an entry that
+/// cannot be stored (here the last one, invalid) or an audit entry that cannot be stored keeps
+/// neither the document change nor any entry nor an audit record; a postmortem has no timeline.
+/// A successful update stores its entries, numbered, under the incident.
+pub async fn doc_update_and_timeline_are_atomic(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    create_incident(&*s, "a", "investigating", 100).await?;
+    s.create_doc(
+        DocKind::Postmortem,
+        "{}",
+        "draft",
+        Some(1),
+        100,
+        &entry(100, "postmortem.create", "postmortem/{id}"),
+    )
+    .await?;
+    let mut bad_note = note(112, "bad");
+    bad_note.data = "{not json".to_owned();
+    refused(
+        "an update whose last timeline entry is invalid",
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            &incident_doc("a2"),
+            "identified",
+            110,
+            &[note(110, "first"), note(111, "second"), bad_note.clone()],
+            &entry(110, "incident.update", "incident/1"),
+        )
+        .await,
+        "store.invalid_input",
+    )?;
+    let mut bad_audit = entry(110, "incident.update", "incident/1");
+    bad_audit.actor.clear();
+    ensure(
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            &incident_doc("a2"),
+            "identified",
+            110,
+            &[note(110, "first")],
+            &bad_audit,
+        )
+        .await
+        .is_err(),
+        || "an update with an invalid audit entry was accepted".to_owned(),
+    )?;
+    refused(
+        "a timeline entry naming another incident",
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            &incident_doc("a2"),
+            "identified",
+            110,
+            &[TimelineRecord {
+                incident_id: 2,
+                ..note(110, "elsewhere")
+            }],
+            &entry(110, "incident.update", "incident/1"),
+        )
+        .await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "a postmortem update with timeline entries",
+        s.update_doc(
+            DocKind::Postmortem,
+            1,
+            1,
+            "{}",
+            "in_review",
+            110,
+            &[note(110, "x")],
+            &entry(110, "postmortem.update", "postmortem/1"),
+        )
+        .await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "appending entries whose last one is invalid",
+        s.append_timeline(
+            1,
+            &[note(110, "first"), bad_note],
+            &entry(110, "timeline.append", "incident/1"),
+        )
+        .await,
+        "store.invalid_input",
+    )?;
+    ensure_eq(
+        "incident after refused writes",
+        s.doc(DocKind::Incident, 1)
+            .await?
+            .map(|d| (d.version, d.doc)),
+        Some((1, incident_doc("a"))),
+    )?;
+    ensure_eq(
+        "postmortem after refused writes",
+        s.doc(DocKind::Postmortem, 1).await?.map(|d| d.version),
+        Some(1),
+    )?;
+    ensure_eq(
+        "timeline after refused writes",
+        s.timeline(1).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "audit records after refused writes",
+        audit_len(&*s).await?,
+        2,
+    )?;
+
+    let status_change = TimelineRecord {
+        kind: "status".to_owned(),
+        data: r#"{"from":"investigating","to":"identified"}"#.to_owned(),
+        incident_id: 1,
+        ..note(110, "investigating → identified")
+    };
+    ensure_eq(
+        "an update with timeline entries",
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            &incident_doc("a2"),
+            "identified",
+            110,
+            &[note(110, "first"), status_change.clone()],
+            &entry(110, "incident.update", "incident/1"),
+        )
+        .await?,
+        DocUpdate::Updated { version: 2 },
+    )?;
+    let timeline = s.timeline(1).await?;
+    ensure_eq("entries stored", timeline.len(), 2)?;
+    ensure(
+        timeline[0].id >= 1 && timeline[1].id > timeline[0].id,
+        || format!("entry ids are not increasing: {timeline:?}"),
+    )?;
+    ensure_eq(
+        "entries as stored",
+        timeline,
+        vec![
+            TimelineRecord {
+                id: timeline_id(&s, 1, 0).await?,
+                incident_id: 1,
+                ..note(110, "first")
+            },
+            TimelineRecord {
+                id: timeline_id(&s, 1, 1).await?,
+                ..status_change
+            },
+        ],
+    )?;
+    ensure_eq(
+        "audit records: one for the update and its entries",
+        audit_targets(&*s).await?,
+        pairs(&[
+            ("incident.create", "incident/1"),
+            ("postmortem.create", "postmortem/1"),
+            ("incident.update", "incident/1"),
+        ]),
+    )
+}
+
+async fn timeline_id(s: &Arc<dyn Store>, incident: i64, index: usize) -> Result<i64, Failure> {
+    Ok(s.timeline(incident).await?.get(index).map_or(0, |e| e.id))
+}
+
+/// An incident has at most one postmortem, and a postmortem's incident must exist; a refused
+/// postmortem leaves nothing. Postmortems of other incidents are fine.
+pub async fn one_postmortem_per_incident(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    create_incident(&*s, "a", "resolved", 100).await?;
+    create_incident(&*s, "b", "resolved", 200).await?;
+    let postmortem = |parent: Option<i64>, at: i64| {
+        let s = &s;
+        async move {
+            s.create_doc(
+                DocKind::Postmortem,
+                r#"{"summary":"s"}"#,
+                "draft",
+                parent,
+                at,
+                &entry(at, "postmortem.create", "postmortem/{id}"),
+            )
+            .await
+        }
+    };
+    ensure_eq(
+        "postmortem of incident 1",
+        postmortem(Some(1), 300).await?,
+        1,
+    )?;
+    refused(
+        "a second postmortem of incident 1",
+        postmortem(Some(1), 310).await,
+        "store.invalid_input",
+    )?;
+    refused(
+        "a postmortem of an unknown incident",
+        postmortem(Some(9), 320).await,
+        "store.invalid_input",
+    )?;
+    ensure_eq(
+        "postmortem of incident 2",
+        postmortem(Some(2), 330).await?,
+        2,
+    )?;
+    ensure_eq(
+        "postmortems with their incidents",
+        s.docs(DocKind::Postmortem, &DocFilter::default())
+            .await?
+            .iter()
+            .map(|d| (d.id, d.parent_id, d.created_at))
+            .collect::<Vec<_>>(),
+        vec![(1, Some(1), 300), (2, Some(2), 330)],
+    )?;
+    ensure_eq(
+        "audit records",
+        audit_targets(&*s).await?,
+        pairs(&[
+            ("incident.create", "incident/1"),
+            ("incident.create", "incident/2"),
+            ("postmortem.create", "postmortem/1"),
+            ("postmortem.create", "postmortem/2"),
+        ]),
+    )
+}
+
+/// The timeline is per incident, oldest first by (at, id) whatever the order of writing; ids
+/// are returned in order; pinning finds an entry only under its own incident; appending to an
+/// unknown incident is refused; all of it survives a reopen.
+pub async fn timeline_order_and_pinning(fx: &dyn Fixture) -> Result<(), Failure> {
+    let (first, late) = {
+        let s = open_keyed(fx).await?;
+        create_incident(&*s, "a", "investigating", 100).await?;
+        create_incident(&*s, "b", "investigating", 100).await?;
+        let ids = s
+            .append_timeline(
+                1,
+                &[note(130, "third"), note(110, "first"), note(130, "fourth")],
+                &entry(140, "timeline.append", "incident/1"),
+            )
+            .await?;
+        ensure_eq("ids returned", ids.len(), 3)?;
+        ensure(ids.windows(2).all(|w| w[0] < w[1]), || {
+            format!("ids are not increasing in the order given: {ids:?}")
+        })?;
+        let other = s
+            .append_timeline(
+                2,
+                &[note(120, "of b")],
+                &entry(141, "timeline.append", "incident/2"),
+            )
+            .await?;
+        let late = s
+            .append_timeline(
+                1,
+                &[note(120, "second, written late")],
+                &entry(142, "timeline.append", "incident/1"),
+            )
+            .await?;
+        ensure_eq(
+            "timeline of incident 1, oldest first",
+            s.timeline(1)
+                .await?
+                .iter()
+                .map(|e| (e.text.clone(), e.incident_id))
+                .collect::<Vec<_>>(),
+            vec![
+                ("first".to_owned(), 1),
+                ("second, written late".to_owned(), 1),
+                ("third".to_owned(), 1),
+                ("fourth".to_owned(), 1),
+            ],
+        )?;
+        refused(
+            "appending to an unknown incident",
+            s.append_timeline(
+                9,
+                &[note(150, "lost")],
+                &entry(150, "timeline.append", "incident/9"),
+            )
+            .await,
+            "store.invalid_input",
+        )?;
+        let audit_before = audit_len(&*s).await?;
+        ensure(
+            !s.set_timeline_pinned(2, ids[1], true, &entry(150, "timeline.pin", "x"))
+                .await?,
+            || "an entry of incident 1 was pinned through incident 2".to_owned(),
+        )?;
+        ensure(
+            !s.set_timeline_pinned(1, 999_999, true, &entry(150, "timeline.pin", "x"))
+                .await?,
+            || "an unknown entry was pinned".to_owned(),
+        )?;
+        ensure_eq(
+            "audit records after refused pins",
+            audit_len(&*s).await?,
+            audit_before,
+        )?;
+        ensure(
+            s.set_timeline_pinned(1, ids[1], true, &entry(151, "timeline.pin", "incident/1"))
+                .await?,
+            || "pinning an entry returned false".to_owned(),
+        )?;
+        ensure(
+            s.set_timeline_pinned(2, other[0], true, &entry(152, "timeline.pin", "incident/2"))
+                .await?,
+            || "pinning an entry of incident 2 returned false".to_owned(),
+        )?;
+        ensure(
+            s.set_timeline_pinned(
+                2,
+                other[0],
+                false,
+                &entry(153, "timeline.unpin", "incident/2"),
+            )
+            .await?,
+            || "unpinning an entry returned false".to_owned(),
+        )?;
+        s.close().await?;
+        (ids[1], late[0])
+    };
+    let s = open_keyed(fx).await?;
+    let timeline = s.timeline(1).await?;
+    ensure_eq(
+        "pins after a reopen",
+        timeline
+            .iter()
+            .map(|e| (e.id, e.pinned))
+            .filter(|(_, p)| *p)
+            .collect::<Vec<_>>(),
+        vec![(first, true)],
+    )?;
+    ensure_eq(
+        "the late entry's id after a reopen",
+        timeline.get(1).map(|e| e.id),
+        Some(late),
+    )?;
+    ensure_eq(
+        "incident 2's entry after a reopen",
+        s.timeline(2)
+            .await?
+            .iter()
+            .map(|e| (e.text.clone(), e.pinned))
+            .collect::<Vec<_>>(),
+        vec![("of b".to_owned(), false)],
+    )?;
+    ensure_eq(
+        "audit actions",
+        s.audit_entries(1, 100)
+            .await?
+            .iter()
+            .map(|r| r.action.clone())
+            .collect::<Vec<_>>(),
+        strings(&[
+            "incident.create",
+            "incident.create",
+            "timeline.append",
+            "timeline.append",
+            "timeline.append",
+            "timeline.pin",
+            "timeline.pin",
+            "timeline.unpin",
+        ]),
+    )
+}
+
+/// Toil is listed by (at, id) over a half-open range, of one team or all; entries are stored
+/// whole with their new id (named in the audit target); the bounds on minutes, names and source
+/// are enforced.
+pub async fn toil_range_and_team_filter(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = open_keyed(fx).await?;
+    let record = |t: ToilRecord| {
+        let s = &s;
+        async move {
+            s.record_toil(&t, &entry(t.at, "toil.record", "toil/{id}"))
+                .await
+        }
+    };
+    let mut ids = Vec::new();
+    for t in [
+        toil_entry("a", 200, 30),
+        toil_entry("b", 100, 15),
+        toil_entry("a", 300, 45),
+        toil_entry("a", 100, 10080),
+        toil_entry("b", 200, 1),
+    ] {
+        ids.push(record(t).await?);
+    }
+    ensure(ids.windows(2).all(|w| w[0] < w[1]) && ids[0] >= 1, || {
+        format!("toil ids are not increasing: {ids:?}")
+    })?;
+    let listed = |team: Option<&'static str>, from: i64, to: i64| {
+        let s = &s;
+        async move {
+            Ok::<_, Failure>(
+                s.toil(team, from, to)
+                    .await?
+                    .iter()
+                    .map(|t| (t.team.clone(), t.at, t.minutes))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let row = |team: &str, at: i64, minutes: i64| (team.to_owned(), at, minutes);
+    ensure_eq(
+        "all toil in [100, 300)",
+        listed(None, 100, 300).await?,
+        vec![
+            row("b", 100, 15),
+            row("a", 100, 10080),
+            row("a", 200, 30),
+            row("b", 200, 1),
+        ],
+    )?;
+    ensure_eq(
+        "team a in [100, 301)",
+        listed(Some("a"), 100, 301).await?,
+        vec![row("a", 100, 10080), row("a", 200, 30), row("a", 300, 45)],
+    )?;
+    ensure_eq(
+        "team b in [101, 200)",
+        listed(Some("b"), 101, 200).await?,
+        vec![],
+    )?;
+    ensure_eq("an unknown team", listed(Some("c"), 0, 1000).await?, vec![])?;
+    ensure_eq("an empty range", listed(None, 300, 300).await?, vec![])?;
+    let stored = s.toil(Some("a"), 300, 301).await?;
+    ensure_eq(
+        "an entry as stored",
+        stored,
+        vec![ToilRecord {
+            id: ids[2],
+            ..toil_entry("a", 300, 45)
+        }],
+    )?;
+    let audit_before = audit_len(&*s).await?;
+    for (what, t) in [
+        ("0 minutes", toil_entry("a", 400, 0)),
+        ("10081 minutes", toil_entry("a", 400, 10081)),
+        ("negative minutes", toil_entry("a", 400, -5)),
+        ("an empty team", toil_entry("", 400, 5)),
+        (
+            "an empty category",
+            ToilRecord {
+                category: String::new(),
+                ..toil_entry("a", 400, 5)
+            },
+        ),
+        (
+            "an empty author",
+            ToilRecord {
+                author: String::new(),
+                ..toil_entry("a", 400, 5)
+            },
+        ),
+        (
+            "an unknown source",
+            ToilRecord {
+                source: "cron".to_owned(),
+                ..toil_entry("a", 400, 5)
+            },
+        ),
+        (
+            "a description over 64 KiB",
+            ToilRecord {
+                description: "x".repeat(64 * 1024 + 1),
+                ..toil_entry("a", 400, 5)
+            },
+        ),
+    ] {
+        refused(what, record(t).await, "store.invalid_input")?;
+    }
+    ensure_eq(
+        "audit records after refused toil",
+        audit_len(&*s).await?,
+        audit_before,
+    )?;
+    let page = record(ToilRecord {
+        source: "page".to_owned(),
+        ..toil_entry("a", 500, 12)
+    })
+    .await?;
+    let targets = audit_targets(&*s).await?;
+    let want: Vec<String> = ids
+        .iter()
+        .chain([&page])
+        .map(|id| format!("toil/{id}"))
+        .collect();
+    ensure_eq(
+        "audit targets name the new ids",
+        targets.into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+        want,
+    )
+}
+
+/// Teams are upserted by name and listed by name; automation marks are upserted by (team, task)
+/// and listed in that order; invalid ones are refused; both survive a reopen.
+pub async fn teams_and_automations_upsert(fx: &dyn Fixture) -> Result<(), Failure> {
+    {
+        let s = open_keyed(fx).await?;
+        s.save_team(&team("sre", 2400, 10), &entry(10, "team.save", "sre"))
+            .await?;
+        s.save_team(&team("db", 4800, 11), &entry(11, "team.save", "db"))
+            .await?;
+        s.save_team(&team("sre", 9600, 12), &entry(12, "team.save", "sre"))
+            .await?;
+        refused(
+            "a team without capacity",
+            s.save_team(&team("x", 0, 13), &entry(13, "team.save", "x"))
+                .await,
+            "store.invalid_input",
+        )?;
+        refused(
+            "a team without a name",
+            s.save_team(&team("", 60, 13), &entry(13, "team.save", ""))
+                .await,
+            "store.invalid_input",
+        )?;
+        s.mark_automation(
+            &automation("sre", "restart-job", 20),
+            &entry(20, "toil.automate", "sre/restart-job"),
+        )
+        .await?;
+        s.mark_automation(
+            &automation("db", "vacuum", 21),
+            &entry(21, "toil.automate", "db/vacuum"),
+        )
+        .await?;
+        s.mark_automation(
+            &automation("sre", "restart-job", 30),
+            &entry(30, "toil.automate", "sre/restart-job"),
+        )
+        .await?;
+        s.mark_automation(
+            &automation("sre", "certs", 31),
+            &entry(31, "toil.automate", "sre/certs"),
+        )
+        .await?;
+        refused(
+            "an automation without a task",
+            s.mark_automation(
+                &automation("sre", "", 32),
+                &entry(32, "toil.automate", "sre/"),
+            )
+            .await,
+            "store.invalid_input",
+        )?;
+        s.close().await?;
+    }
+    let s = open_keyed(fx).await?;
+    ensure_eq(
+        "teams after a reopen",
+        s.teams().await?,
+        vec![team("db", 4800, 11), team("sre", 9600, 12)],
+    )?;
+    ensure_eq(
+        "automations after a reopen",
+        s.automations().await?,
+        vec![
+            automation("db", "vacuum", 21),
+            automation("sre", "certs", 31),
+            automation("sre", "restart-job", 30),
+        ],
+    )?;
+    ensure_eq("audit records (7 writes)", audit_len(&*s).await?, 7)?;
+    ensure(s.verify_audit(&key(), None).await?.is_clean(), || {
+        "the audit chain of team and automation writes does not verify".to_owned()
+    })
+}
+
+/// Without an audit key no incident, postmortem, timeline, toil, team or automation write is
+/// made (the key is checked before anything else, also before looking the target up).
+pub async fn incident_writes_need_an_audit_key(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    let code = "store.no_audit_key";
+    refused(
+        "creating an incident",
+        s.create_doc(
+            DocKind::Incident,
+            "{}",
+            "open",
+            None,
+            1,
+            &entry(1, "incident.create", "incident/{id}"),
+        )
+        .await,
+        code,
+    )?;
+    refused(
+        "creating a postmortem",
+        s.create_doc(
+            DocKind::Postmortem,
+            "{}",
+            "draft",
+            None,
+            1,
+            &entry(1, "postmortem.create", "postmortem/{id}"),
+        )
+        .await,
+        code,
+    )?;
+    refused(
+        "updating an incident",
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            "{}",
+            "open",
+            1,
+            &[note(1, "x")],
+            &entry(1, "incident.update", "incident/1"),
+        )
+        .await,
+        code,
+    )?;
+    refused(
+        "appending to a timeline",
+        s.append_timeline(
+            1,
+            &[note(1, "x")],
+            &entry(1, "timeline.append", "incident/1"),
+        )
+        .await,
+        code,
+    )?;
+    refused(
+        "pinning",
+        s.set_timeline_pinned(1, 1, true, &entry(1, "timeline.pin", "incident/1"))
+            .await,
+        code,
+    )?;
+    refused(
+        "recording toil",
+        s.record_toil(
+            &toil_entry("a", 1, 5),
+            &entry(1, "toil.record", "toil/{id}"),
+        )
+        .await,
+        code,
+    )?;
+    refused(
+        "saving a team",
+        s.save_team(&team("a", 60, 1), &entry(1, "team.save", "a"))
+            .await,
+        code,
+    )?;
+    refused(
+        "marking an automation",
+        s.mark_automation(&automation("a", "t", 1), &entry(1, "toil.automate", "a/t"))
+            .await,
+        code,
+    )?;
+    ensure_eq(
+        "incidents",
+        s.docs(DocKind::Incident, &DocFilter::default()).await?,
+        vec![],
+    )?;
+    ensure_eq(
+        "postmortems",
+        s.docs(DocKind::Postmortem, &DocFilter::default()).await?,
+        vec![],
+    )?;
+    ensure_eq("toil", s.toil(None, i64::MIN, i64::MAX).await?, vec![])?;
+    ensure_eq("teams", s.teams().await?, vec![])?;
+    ensure_eq("automations", s.automations().await?, vec![])?;
+    ensure_eq("audit records", audit_len(&*s).await?, 0)
+}
+
+/// Every kind of incident write, once each: one audit record apiece, in order, the chain clean
+/// against its checkpoint; and everything written is read back the same after a reopen.
+pub async fn incident_writes_are_audited_and_persist(fx: &dyn Fixture) -> Result<(), Failure> {
+    let before = {
+        let s = open_keyed(fx).await?;
+        create_incident(&*s, "a", "investigating", 100).await?;
+        s.update_doc(
+            DocKind::Incident,
+            1,
+            1,
+            &incident_doc("a2"),
+            "resolved",
+            110,
+            &[note(110, "resolved")],
+            &entry(110, "incident.update", "incident/1"),
+        )
+        .await?;
+        let ids = s
+            .append_timeline(
+                1,
+                &[note(120, "later")],
+                &entry(120, "timeline.append", "incident/1"),
+            )
+            .await?;
+        s.set_timeline_pinned(1, ids[0], true, &entry(121, "timeline.pin", "incident/1"))
+            .await?;
+        s.create_doc(
+            DocKind::Postmortem,
+            r#"{"summary":"s"}"#,
+            "draft",
+            Some(1),
+            130,
+            &entry(130, "postmortem.create", "postmortem/{id}"),
+        )
+        .await?;
+        s.update_doc(
+            DocKind::Postmortem,
+            1,
+            1,
+            r#"{"summary":"t"}"#,
+            "in_review",
+            131,
+            &[],
+            &entry(131, "postmortem.update", "postmortem/1"),
+        )
+        .await?;
+        s.record_toil(
+            &toil_entry("sre", 140, 20),
+            &entry(140, "toil.record", "toil/{id}"),
+        )
+        .await?;
+        s.save_team(&team("sre", 2400, 150), &entry(150, "team.save", "sre"))
+            .await?;
+        s.mark_automation(
+            &automation("sre", "restart-job", 160),
+            &entry(160, "toil.automate", "sre/restart-job"),
+        )
+        .await?;
+        ensure_eq(
+            "audit actions",
+            s.audit_entries(1, 100)
+                .await?
+                .iter()
+                .map(|r| r.action.clone())
+                .collect::<Vec<_>>(),
+            strings(&[
+                "incident.create",
+                "incident.update",
+                "timeline.append",
+                "timeline.pin",
+                "postmortem.create",
+                "postmortem.update",
+                "toil.record",
+                "team.save",
+                "toil.automate",
+            ]),
+        )?;
+        let checkpoint = s.audit_checkpoint().await?;
+        ensure(
+            s.verify_audit(&key(), Some(&checkpoint)).await?.is_clean(),
+            || "the audit chain of incident writes does not verify".to_owned(),
+        )?;
+        let snapshot = (
+            s.docs(DocKind::Incident, &DocFilter::default()).await?,
+            s.docs(DocKind::Postmortem, &DocFilter::default()).await?,
+            s.timeline(1).await?,
+            s.toil(None, i64::MIN, i64::MAX).await?,
+            s.teams().await?,
+            s.automations().await?,
+        );
+        s.close().await?;
+        (snapshot, checkpoint)
+    };
+    let (snapshot, checkpoint) = before;
+    ensure_eq("incidents written", snapshot.0.len(), 1)?;
+    ensure_eq("timeline written", snapshot.2.len(), 2)?;
+    let s = open_keyed(fx).await?;
+    let after = (
+        s.docs(DocKind::Incident, &DocFilter::default()).await?,
+        s.docs(DocKind::Postmortem, &DocFilter::default()).await?,
+        s.timeline(1).await?,
+        s.toil(None, i64::MIN, i64::MAX).await?,
+        s.teams().await?,
+        s.automations().await?,
+    );
+    ensure_eq("everything after a reopen", after, snapshot)?;
+    ensure(
+        s.verify_audit(&key(), Some(&checkpoint)).await?.is_clean(),
+        || "the audit chain does not verify after a reopen".to_owned(),
+    )?;
+    // Ids go on from the stored ones after a reopen.
+    ensure_eq(
+        "next incident id after a reopen",
+        create_incident(&*s, "b", "investigating", 200).await?,
+        2,
     )
 }

@@ -18,6 +18,7 @@ mod audit;
 pub mod conformance;
 mod control;
 mod error;
+mod incidents;
 mod memory;
 mod notifications;
 mod sqlite;
@@ -29,6 +30,10 @@ pub use audit::{
 };
 pub use control::{AlertStateRecord, Change, ChangeRecord, TokenRecord, TokenRole};
 pub use error::StoreError;
+pub use incidents::{
+    AutomationRecord, DocFilter, DocKind, DocRecord, DocUpdate, TeamRecord, TimelineRecord,
+    ToilRecord, MAX_DOC_BYTES, MAX_NAME_CHARS, MAX_TEXT_BYTES, MAX_TOIL_MINUTES, TOIL_SOURCES,
+};
 pub use memory::MemoryStore;
 pub use notifications::{
     AckRecord, AlertRecord, AlertSource, AttemptOutcome, AttemptRecord, DeliveryStatus,
@@ -288,6 +293,99 @@ pub trait Store: Send + Sync {
     /// Deletes finished (delivered or given-up) deliveries created before `created_before`, with
     /// their attempts; returns how many. Pending deliveries are never pruned.
     async fn prune_notifications(&self, created_before: i64) -> Result<u64, StoreError>;
+
+    // ---- Incidents, postmortems and toil (see the `incidents` module). Every write is audited in
+    // its own transaction; a refused write (invalid, conflicting, missing) writes nothing, not even
+    // its audit record.
+
+    /// Creates an incident or a postmortem at version 1 with `created_at = updated_at = at`, and
+    /// returns its id (1, 2, ... per kind). `{id}` in `audit.target` becomes the new id (e.g.
+    /// `"incident/{id}"`). An incident has no parent (`InvalidInput` otherwise); a postmortem's
+    /// parent must be a stored incident without a postmortem yet (`InvalidInput` otherwise).
+    async fn create_doc(
+        &self,
+        kind: DocKind,
+        doc: &str,
+        status: &str,
+        parent_id: Option<i64>,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError>;
+
+    /// One document, if stored.
+    async fn doc(&self, kind: DocKind, id: i64) -> Result<Option<DocRecord>, StoreError>;
+
+    /// The documents of `kind` matching `filter`, by id ascending.
+    async fn docs(&self, kind: DocKind, filter: &DocFilter) -> Result<Vec<DocRecord>, StoreError>;
+
+    /// Compare-and-swap on the version: when the stored version is `expected_version`, writes
+    /// `doc` and `status`, adds 1 to the version, sets `updated_at = at`, appends `timeline` (an
+    /// incident's entries; `InvalidInput` for a postmortem with entries) and the audit record, all
+    /// in one transaction. A stale version gives `Conflict`, a missing document `NotFound`; both
+    /// write nothing (no timeline entry, no audit record).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_doc(
+        &self,
+        kind: DocKind,
+        id: i64,
+        expected_version: i64,
+        doc: &str,
+        status: &str,
+        at: i64,
+        timeline: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<DocUpdate, StoreError>;
+
+    /// Appends entries to an incident's timeline with one audit record; returns their ids, in
+    /// order (`id` of the entries is ignored; `incident_id` must be 0 or `incident_id`). An
+    /// unknown incident is `InvalidInput` and writes nothing.
+    async fn append_timeline(
+        &self,
+        incident_id: i64,
+        entries: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// An incident's timeline, oldest first (by `at`, then id).
+    async fn timeline(&self, incident_id: i64) -> Result<Vec<TimelineRecord>, StoreError>;
+
+    /// Pins or unpins one timeline entry of an incident. Returns false (and records nothing) when
+    /// that incident has no such entry.
+    async fn set_timeline_pinned(
+        &self,
+        incident_id: i64,
+        entry_id: i64,
+        pinned: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a toil entry (its `id` is ignored) and returns the id given to it; `{id}` in
+    /// `audit.target` becomes that id.
+    async fn record_toil(&self, entry: &ToilRecord, audit: &AuditEntry) -> Result<i64, StoreError>;
+
+    /// Toil entries with `from <= at < to`, of one team or (None) all, by `at` then id.
+    async fn toil(
+        &self,
+        team: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ToilRecord>, StoreError>;
+
+    /// Creates or replaces a team by name.
+    async fn save_team(&self, team: &TeamRecord, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Every team, by name.
+    async fn teams(&self) -> Result<Vec<TeamRecord>, StoreError>;
+
+    /// Creates or replaces the automation mark of (team, task).
+    async fn mark_automation(
+        &self,
+        automation: &AutomationRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Every automation mark, by (team, task).
+    async fn automations(&self) -> Result<Vec<AutomationRecord>, StoreError>;
 
     /// Up to `limit` audit records with `seq >= from_seq`, ascending, exactly as stored.
     async fn audit_entries(

@@ -7,14 +7,19 @@ use async_trait::async_trait;
 
 use crate::audit::{prepare_audit, PreparedAudit};
 use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
+use crate::incidents::{
+    validate_automation, validate_doc, validate_parent, validate_team, validate_timeline,
+    validate_toil, validate_update_timeline, with_id,
+};
 use crate::notifications::{
     validate_ack, validate_alerts, validate_group_states, validate_outbox, validate_silences,
 };
 use crate::{
     prepare, AckRecord, AlertRecord, AlertStateRecord, AttemptOutcome, AttemptRecord, AuditEntry,
-    AuditKey, AuditRecord, BucketCount, Change, ChangeRecord, DeliveryStatus, FilePosition,
-    GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord, SilenceRecord,
-    Store, StoreError, TokenRecord, TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
+    AuditKey, AuditRecord, AutomationRecord, BucketCount, Change, ChangeRecord, DeliveryStatus,
+    DocFilter, DocKind, DocRecord, DocUpdate, FilePosition, GroupStateRecord, IngestBatch,
+    Notification, NotificationFilter, OutboxRecord, SilenceRecord, Store, StoreError, TeamRecord,
+    TimelineRecord, ToilRecord, TokenRecord, TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Default)]
@@ -41,6 +46,16 @@ struct Inner {
     group_states: BTreeMap<(String, String), GroupStateRecord>,
     /// By id.
     outbox: BTreeMap<String, Notification>,
+    /// By (kind, id).
+    docs: BTreeMap<(DocKind, i64), DocRecord>,
+    /// By id (unique across incidents).
+    timeline: BTreeMap<i64, TimelineRecord>,
+    /// By id.
+    toil: BTreeMap<i64, ToilRecord>,
+    /// By name.
+    teams: BTreeMap<String, TeamRecord>,
+    /// By (team, task).
+    automations: BTreeMap<(String, String), AutomationRecord>,
 }
 
 impl Inner {
@@ -53,6 +68,31 @@ impl Inner {
 }
 
 impl Inner {
+    fn require_key(&self) -> Result<(), StoreError> {
+        self.audit_key
+            .as_ref()
+            .map(|_| ())
+            .ok_or(StoreError::NoAuditKey)
+    }
+
+    fn incident_exists(&self, id: i64) -> bool {
+        self.docs.contains_key(&(DocKind::Incident, id))
+    }
+
+    /// Stores timeline entries of `incident_id` (already validated); returns their ids.
+    fn push_timeline(&mut self, incident_id: i64, entries: &[TimelineRecord]) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(entries.len());
+        for e in entries {
+            let id = self.timeline.keys().next_back().map_or(1, |last| last + 1);
+            let mut stored = e.clone();
+            stored.id = id;
+            stored.incident_id = incident_id;
+            self.timeline.insert(id, stored);
+            ids.push(id);
+        }
+        ids
+    }
+
     /// Seals the next audit record without storing it, so the caller can check everything else first.
     fn next_audit(&self, prepared: &PreparedAudit<'_>) -> Result<AuditRecord, StoreError> {
         let key = self.audit_key.as_ref().ok_or(StoreError::NoAuditKey)?;
@@ -353,6 +393,235 @@ impl Store for MemoryStore {
 
     async fn alert_states(&self) -> Result<Vec<AlertStateRecord>, StoreError> {
         Ok(self.lock().alert_states.values().cloned().collect())
+    }
+
+    async fn create_doc(
+        &self,
+        kind: DocKind,
+        doc: &str,
+        status: &str,
+        parent_id: Option<i64>,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        validate_doc(kind, doc, status)?;
+        validate_parent(kind, parent_id)?;
+        prepare_audit(audit)?;
+        let mut inner = self.lock();
+        inner.require_key()?;
+        if let Some(parent) = parent_id {
+            if !inner.incident_exists(parent) {
+                return Err(StoreError::InvalidInput {
+                    what: "postmortem",
+                    reason: "its incident does not exist",
+                });
+            }
+            if inner.docs.values().any(|d| d.parent_id == Some(parent)) {
+                return Err(StoreError::InvalidInput {
+                    what: "postmortem",
+                    reason: "the incident already has a postmortem",
+                });
+            }
+        }
+        let id = inner
+            .docs
+            .range((kind, i64::MIN)..=(kind, i64::MAX))
+            .next_back()
+            .map_or(1, |((_, last), _)| last + 1);
+        let entry = with_id(audit, id);
+        let record = inner.next_audit(&prepare_audit(&entry)?)?;
+        inner.audit.push(record);
+        inner.docs.insert(
+            (kind, id),
+            DocRecord {
+                kind,
+                id,
+                version: 1,
+                doc: doc.to_owned(),
+                status: status.to_owned(),
+                created_at: at,
+                updated_at: at,
+                parent_id,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn doc(&self, kind: DocKind, id: i64) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self.lock().docs.get(&(kind, id)).cloned())
+    }
+
+    async fn docs(&self, kind: DocKind, filter: &DocFilter) -> Result<Vec<DocRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .docs
+            .range((kind, i64::MIN)..=(kind, i64::MAX))
+            .map(|(_, d)| d)
+            .filter(|d| filter.matches(d))
+            .cloned()
+            .collect())
+    }
+
+    async fn update_doc(
+        &self,
+        kind: DocKind,
+        id: i64,
+        expected_version: i64,
+        doc: &str,
+        status: &str,
+        at: i64,
+        timeline: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<DocUpdate, StoreError> {
+        validate_doc(kind, doc, status)?;
+        validate_update_timeline(kind, id, timeline)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        inner.require_key()?;
+        let Some(current) = inner.docs.get(&(kind, id)).map(|d| d.version) else {
+            return Ok(DocUpdate::NotFound);
+        };
+        if current != expected_version {
+            return Ok(DocUpdate::Conflict {
+                current_version: current,
+            });
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        let version = expected_version + 1;
+        if let Some(d) = inner.docs.get_mut(&(kind, id)) {
+            d.doc = doc.to_owned();
+            d.status = status.to_owned();
+            d.version = version;
+            d.updated_at = at;
+        }
+        inner.push_timeline(id, timeline);
+        Ok(DocUpdate::Updated { version })
+    }
+
+    async fn append_timeline(
+        &self,
+        incident_id: i64,
+        entries: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        validate_timeline(incident_id, entries)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        inner.require_key()?;
+        if !inner.incident_exists(incident_id) {
+            return Err(StoreError::InvalidInput {
+                what: "timeline entry",
+                reason: "the incident does not exist",
+            });
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        Ok(inner.push_timeline(incident_id, entries))
+    }
+
+    async fn timeline(&self, incident_id: i64) -> Result<Vec<TimelineRecord>, StoreError> {
+        let mut out: Vec<TimelineRecord> = self
+            .lock()
+            .timeline
+            .values()
+            .filter(|e| e.incident_id == incident_id)
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| (e.at, e.id));
+        Ok(out)
+    }
+
+    async fn set_timeline_pinned(
+        &self,
+        incident_id: i64,
+        entry_id: i64,
+        pinned: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        inner.require_key()?;
+        if inner
+            .timeline
+            .get(&entry_id)
+            .is_none_or(|e| e.incident_id != incident_id)
+        {
+            return Ok(false);
+        }
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        if let Some(e) = inner.timeline.get_mut(&entry_id) {
+            e.pinned = pinned;
+        }
+        Ok(true)
+    }
+
+    async fn record_toil(&self, entry: &ToilRecord, audit: &AuditEntry) -> Result<i64, StoreError> {
+        validate_toil(entry)?;
+        prepare_audit(audit)?;
+        let mut inner = self.lock();
+        inner.require_key()?;
+        let id = inner.toil.keys().next_back().map_or(1, |last| last + 1);
+        let audit = with_id(audit, id);
+        let record = inner.next_audit(&prepare_audit(&audit)?)?;
+        inner.audit.push(record);
+        let mut stored = entry.clone();
+        stored.id = id;
+        inner.toil.insert(id, stored);
+        Ok(id)
+    }
+
+    async fn toil(
+        &self,
+        team: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ToilRecord>, StoreError> {
+        let mut out: Vec<ToilRecord> = self
+            .lock()
+            .toil
+            .values()
+            .filter(|t| team.is_none_or(|team| t.team == team) && t.at >= from && t.at < to)
+            .cloned()
+            .collect();
+        out.sort_by_key(|t| (t.at, t.id));
+        Ok(out)
+    }
+
+    async fn save_team(&self, team: &TeamRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        validate_team(team)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        inner.teams.insert(team.name.clone(), team.clone());
+        Ok(())
+    }
+
+    async fn teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
+        Ok(self.lock().teams.values().cloned().collect())
+    }
+
+    async fn mark_automation(
+        &self,
+        automation: &AutomationRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_automation(automation)?;
+        let prepared = prepare_audit(audit)?;
+        let mut inner = self.lock();
+        let record = inner.next_audit(&prepared)?;
+        inner.audit.push(record);
+        inner.automations.insert(
+            (automation.team.clone(), automation.task.clone()),
+            automation.clone(),
+        );
+        Ok(())
+    }
+
+    async fn automations(&self) -> Result<Vec<AutomationRecord>, StoreError> {
+        Ok(self.lock().automations.values().cloned().collect())
     }
 
     async fn audit_entries(

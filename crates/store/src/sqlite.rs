@@ -11,14 +11,19 @@ use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::audit::{prepare_audit, PreparedAudit};
 use crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
+use crate::incidents::{
+    validate_automation, validate_doc, validate_parent, validate_team, validate_timeline,
+    validate_toil, validate_update_timeline, with_id,
+};
 use crate::notifications::{
     validate_ack, validate_alerts, validate_group_states, validate_outbox, validate_silences,
 };
 use crate::{
     prepare, AckRecord, AlertRecord, AlertSource, AlertStateRecord, AttemptOutcome, AttemptRecord,
-    AuditEntry, AuditKey, AuditRecord, BucketCount, Change, ChangeRecord, DeliveryStatus,
-    FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord,
-    SilenceRecord, Store, StoreError, TokenRecord, TokenRole, TrackerSample, GENESIS_MAC,
+    AuditEntry, AuditKey, AuditRecord, AutomationRecord, BucketCount, Change, ChangeRecord,
+    DeliveryStatus, DocFilter, DocKind, DocRecord, DocUpdate, FilePosition, GroupStateRecord,
+    IngestBatch, Notification, NotificationFilter, OutboxRecord, SilenceRecord, Store, StoreError,
+    TeamRecord, TimelineRecord, ToilRecord, TokenRecord, TokenRole, TrackerSample, GENESIS_MAC,
 };
 
 /// One schema change, kept as plain SQL in `migrations/sqlite/`. Versions start at 1 and never skip.
@@ -48,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         description: "alerts, silences, acks, group states, notification outbox",
         sql: include_str!("../migrations/sqlite/0004_notifications.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "incidents, postmortems, timeline, toil, teams, automations",
+        sql: include_str!("../migrations/sqlite/0005_incidents.sql"),
     },
 ];
 
@@ -510,6 +520,102 @@ async fn notifications_with_attempts(
         });
     }
     Ok(out)
+}
+
+/// The table of a document kind (a fixed name, never input).
+fn doc_table(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Incident => "incidents",
+        DocKind::Postmortem => "postmortems",
+    }
+}
+
+const DOC_COLUMNS: &str = "id, version, doc, status, created_at, updated_at, parent_id";
+
+fn doc_from_row(kind: DocKind, row: &sqlx::sqlite::SqliteRow) -> Result<DocRecord, StoreError> {
+    let read = || StoreError::query("reading a document");
+    Ok(DocRecord {
+        kind,
+        id: row.try_get(0).map_err(read())?,
+        version: row.try_get(1).map_err(read())?,
+        doc: row.try_get(2).map_err(read())?,
+        status: row.try_get(3).map_err(read())?,
+        created_at: row.try_get(4).map_err(read())?,
+        updated_at: row.try_get(5).map_err(read())?,
+        parent_id: row.try_get(6).map_err(read())?,
+    })
+}
+
+const TIMELINE_COLUMNS: &str = "id, incident_id, at, author, kind, text, pinned, data";
+
+fn timeline_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TimelineRecord, StoreError> {
+    let read = || StoreError::query("reading the timeline");
+    Ok(TimelineRecord {
+        id: row.try_get(0).map_err(read())?,
+        incident_id: row.try_get(1).map_err(read())?,
+        at: row.try_get(2).map_err(read())?,
+        author: row.try_get(3).map_err(read())?,
+        kind: row.try_get(4).map_err(read())?,
+        text: row.try_get(5).map_err(read())?,
+        pinned: row.try_get(6).map_err(read())?,
+        data: row.try_get(7).map_err(read())?,
+    })
+}
+
+/// Whether incident `id` is stored (inside a transaction).
+async fn incident_exists(tx: &mut sqlx::SqliteConnection, id: i64) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::query("looking up an incident"))?;
+    Ok(found.is_some())
+}
+
+/// Inserts timeline entries of `incident_id`; returns their ids in order.
+async fn insert_timeline_in(
+    tx: &mut sqlx::SqliteConnection,
+    incident_id: i64,
+    entries: &[TimelineRecord],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(entries.len());
+    for e in entries {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incident_timeline (incident_id, at, author, kind, text, pinned, data) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(e.at)
+        .bind(&e.author)
+        .bind(&e.kind)
+        .bind(&e.text)
+        .bind(e.pinned)
+        .bind(&e.data)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::query("appending to the timeline"))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+const TOIL_COLUMNS: &str =
+    "id, team, category, minutes, at, description, automatable, task, author, source";
+
+fn toil_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToilRecord, StoreError> {
+    let read = || StoreError::query("reading toil");
+    Ok(ToilRecord {
+        id: row.try_get(0).map_err(read())?,
+        team: row.try_get(1).map_err(read())?,
+        category: row.try_get(2).map_err(read())?,
+        minutes: row.try_get(3).map_err(read())?,
+        at: row.try_get(4).map_err(read())?,
+        description: row.try_get(5).map_err(read())?,
+        automatable: row.try_get(6).map_err(read())?,
+        task: row.try_get(7).map_err(read())?,
+        author: row.try_get(8).map_err(read())?,
+        source: row.try_get(9).map_err(read())?,
+    })
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -1444,6 +1550,356 @@ impl Store for SqliteStore {
             .await
             .map_err(StoreError::query("pruning notifications"))?;
         Ok(done.rows_affected())
+    }
+
+    async fn create_doc(
+        &self,
+        kind: DocKind,
+        doc: &str,
+        status: &str,
+        parent_id: Option<i64>,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        validate_doc(kind, doc, status)?;
+        validate_parent(kind, parent_id)?;
+        prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting a document transaction")
+            .await?;
+        if let Some(parent) = parent_id {
+            if !incident_exists(&mut tx, parent).await? {
+                return Err(StoreError::InvalidInput {
+                    what: "postmortem",
+                    reason: "its incident does not exist",
+                });
+            }
+            let taken: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM postmortems WHERE parent_id = ?")
+                    .bind(parent)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("looking up a postmortem"))?;
+            if taken > 0 {
+                return Err(StoreError::InvalidInput {
+                    what: "postmortem",
+                    reason: "the incident already has a postmortem",
+                });
+            }
+        }
+        let table = doc_table(kind);
+        let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "INSERT INTO {table} (id, version, doc, status, created_at, updated_at, parent_id) \
+             VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), 1, ?1, ?2, ?3, ?3, ?4) \
+             RETURNING id"
+        )))
+        .bind(doc)
+        .bind(status)
+        .bind(at)
+        .bind(parent_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::query("creating a document"))?;
+        let entry = with_id(audit, id);
+        append_in(&mut tx, &key, &prepare_audit(&entry)?).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a document"))?;
+        Ok(id)
+    }
+
+    async fn doc(&self, kind: DocKind, id: i64) -> Result<Option<DocRecord>, StoreError> {
+        let table = doc_table(kind);
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DOC_COLUMNS} FROM {table} WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::query("reading a document"))?;
+        row.as_ref().map(|r| doc_from_row(kind, r)).transpose()
+    }
+
+    async fn docs(&self, kind: DocKind, filter: &DocFilter) -> Result<Vec<DocRecord>, StoreError> {
+        let table = doc_table(kind);
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {DOC_COLUMNS} FROM {table} \
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR parent_id = ?2) \
+             AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4) \
+             ORDER BY id"
+        )))
+        .bind(filter.status.as_deref())
+        .bind(filter.parent_id)
+        .bind(filter.created_from)
+        .bind(filter.created_to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("listing documents"))?;
+        rows.iter().map(|r| doc_from_row(kind, r)).collect()
+    }
+
+    async fn update_doc(
+        &self,
+        kind: DocKind,
+        id: i64,
+        expected_version: i64,
+        doc: &str,
+        status: &str,
+        at: i64,
+        timeline: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<DocUpdate, StoreError> {
+        validate_doc(kind, doc, status)?;
+        validate_update_timeline(kind, id, timeline)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting a document transaction")
+            .await?;
+        let table = doc_table(kind);
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET doc = ?, status = ?, version = version + 1, updated_at = ? \
+             WHERE id = ? AND version = ?"
+        )))
+        .bind(doc)
+        .bind(status)
+        .bind(at)
+        .bind(id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("updating a document"))?;
+        if done.rows_affected() == 0 {
+            // Nothing was written; dropping tx rolls back.
+            let current: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT version FROM {table} WHERE id = ?"
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::query("reading a document's version"))?;
+            return Ok(match current {
+                Some(current_version) => DocUpdate::Conflict { current_version },
+                None => DocUpdate::NotFound,
+            });
+        }
+        insert_timeline_in(&mut tx, id, timeline).await?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a document update"))?;
+        Ok(DocUpdate::Updated {
+            version: expected_version + 1,
+        })
+    }
+
+    async fn append_timeline(
+        &self,
+        incident_id: i64,
+        entries: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        validate_timeline(incident_id, entries)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting a timeline transaction")
+            .await?;
+        if !incident_exists(&mut tx, incident_id).await? {
+            return Err(StoreError::InvalidInput {
+                what: "timeline entry",
+                reason: "the incident does not exist",
+            });
+        }
+        let ids = insert_timeline_in(&mut tx, incident_id, entries).await?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing timeline entries"))?;
+        Ok(ids)
+    }
+
+    async fn timeline(&self, incident_id: i64) -> Result<Vec<TimelineRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TIMELINE_COLUMNS} FROM incident_timeline WHERE incident_id = ? \
+             ORDER BY at, id"
+        )))
+        .bind(incident_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading the timeline"))?;
+        rows.iter().map(timeline_from_row).collect()
+    }
+
+    async fn set_timeline_pinned(
+        &self,
+        incident_id: i64,
+        entry_id: i64,
+        pinned: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting a timeline transaction")
+            .await?;
+        let done =
+            sqlx::query("UPDATE incident_timeline SET pinned = ? WHERE id = ? AND incident_id = ?")
+                .bind(pinned)
+                .bind(entry_id)
+                .bind(incident_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("pinning a timeline entry"))?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // dropping tx rolls back (nothing was written)
+        }
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a timeline pin"))?;
+        Ok(true)
+    }
+
+    async fn record_toil(&self, entry: &ToilRecord, audit: &AuditEntry) -> Result<i64, StoreError> {
+        validate_toil(entry)?;
+        prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a toil transaction").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO toil_entries (team, category, minutes, at, description, automatable, \
+             task, author, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&entry.team)
+        .bind(&entry.category)
+        .bind(entry.minutes)
+        .bind(entry.at)
+        .bind(&entry.description)
+        .bind(entry.automatable)
+        .bind(&entry.task)
+        .bind(&entry.author)
+        .bind(&entry.source)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::query("recording toil"))?;
+        let audit = with_id(audit, id);
+        append_in(&mut tx, &key, &prepare_audit(&audit)?).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing toil"))?;
+        Ok(id)
+    }
+
+    async fn toil(
+        &self,
+        team: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ToilRecord>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TOIL_COLUMNS} FROM toil_entries \
+             WHERE (?1 IS NULL OR team = ?1) AND at >= ?2 AND at < ?3 ORDER BY at, id"
+        )))
+        .bind(team)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading toil"))?;
+        rows.iter().map(toil_from_row).collect()
+    }
+
+    async fn save_team(&self, team: &TeamRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        validate_team(team)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self.begin_control("starting a team transaction").await?;
+        sqlx::query(
+            "INSERT INTO teams (name, weekly_capacity_minutes, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET \
+             weekly_capacity_minutes = excluded.weekly_capacity_minutes, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&team.name)
+        .bind(team.weekly_capacity_minutes)
+        .bind(team.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("saving a team"))?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing a team"))
+    }
+
+    async fn teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, weekly_capacity_minutes, updated_at FROM teams ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("reading teams"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading teams");
+                Ok(TeamRecord {
+                    name: row.try_get(0).map_err(read())?,
+                    weekly_capacity_minutes: row.try_get(1).map_err(read())?,
+                    updated_at: row.try_get(2).map_err(read())?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_automation(
+        &self,
+        automation: &AutomationRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        validate_automation(automation)?;
+        let prepared = prepare_audit(audit)?;
+        let key = self.key()?;
+        let (_writer, mut tx) = self
+            .begin_control("starting an automation transaction")
+            .await?;
+        sqlx::query(
+            "INSERT INTO toil_automations (team, task, at, note) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (team, task) DO UPDATE SET at = excluded.at, note = excluded.note",
+        )
+        .bind(&automation.team)
+        .bind(&automation.task)
+        .bind(automation.at)
+        .bind(&automation.note)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::query("marking an automation"))?;
+        append_in(&mut tx, &key, &prepared).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("committing an automation mark"))
+    }
+
+    async fn automations(&self) -> Result<Vec<AutomationRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT team, task, at, note FROM toil_automations ORDER BY team, task")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::query("reading automations"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || StoreError::query("reading automations");
+                Ok(AutomationRecord {
+                    team: row.try_get(0).map_err(read())?,
+                    task: row.try_get(1).map_err(read())?,
+                    at: row.try_get(2).map_err(read())?,
+                    note: row.try_get(3).map_err(read())?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_entries(
