@@ -89,6 +89,9 @@ pub struct Loaded {
     /// The config's `alertmanager:` section (routing, receivers, inhibition, time
     /// intervals), shared with the notification tasks; `None` when the config has none.
     pub alertmanager: Option<std::sync::Arc<notify::AlertmanagerConfig>>,
+    /// The config's `incidents:` section (automatic declaration, the stakeholder receiver,
+    /// which is a receiver of `alertmanager`); the defaults when the config has none.
+    pub incidents: spec::IncidentSettings,
 }
 
 impl Loaded {
@@ -143,6 +146,7 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
     let otlp_metrics = series_targets(&config, &spec::SourceKind::Otlp)?;
     let otlp_traces = span_targets(&config);
     let alertmanager = config.alertmanager.clone().map(std::sync::Arc::new);
+    let incidents = config.incidents.clone();
     Ok(Loaded {
         config,
         generation,
@@ -154,6 +158,7 @@ pub fn load(source: &ConfigSource, generation: u64) -> Result<Loaded, Vec<spec::
         otlp_metrics,
         otlp_traces,
         alertmanager,
+        incidents,
     })
 }
 

@@ -25,6 +25,19 @@ pub(crate) struct Builder {
     inherit: Vec<Inherit>,
     /// Where the top-level `alertmanager:` is (at most one in the whole configuration).
     alertmanager_at: Option<Location>,
+    /// Where the top-level `incidents:` is (at most one in the whole configuration).
+    incidents_at: Option<Location>,
+    /// `incidents.stakeholder_receiver`, checked against the `alertmanager:` receivers once
+    /// every file is read (the two sections may be in different files, in any order).
+    stakeholder_receiver: Option<ReceiverRef>,
+}
+
+/// A receiver named outside the `alertmanager:` section, and where it is named.
+struct ReceiverRef {
+    name: String,
+    file: String,
+    at: Pos,
+    path: Path,
 }
 
 /// An SLO that takes the configuration's default alerting, and where its objective is.
@@ -163,6 +176,66 @@ impl Builder {
         }
         self.alertmanager_at = Some(location(&sink.file, pos));
         true
+    }
+
+    /// Records where a top-level `incidents:` is. Returns false, after reporting, when the
+    /// configuration already has one.
+    pub fn claim_incidents(&mut self, sink: &mut Sink, pos: Pos, path: &Path) -> bool {
+        if let Some(first) = &self.incidents_at {
+            sink.at(
+                pos,
+                path,
+                format!(
+                    "duplicate top-level `incidents` (first defined at {first}): incident settings apply to the whole configuration, so write them once"
+                ),
+            );
+            return false;
+        }
+        self.incidents_at = Some(location(&sink.file, pos));
+        true
+    }
+
+    /// Records `incidents.stakeholder_receiver` (whose value is at `at`), to be checked by
+    /// [`Builder::resolve_stakeholder_receiver`].
+    pub fn stakeholder_receiver(&mut self, sink: &Sink, name: &str, at: Pos, path: &Path) {
+        self.config.incidents.stakeholder_receiver = Some(name.to_string());
+        self.stakeholder_receiver = Some(ReceiverRef {
+            name: name.to_string(),
+            file: sink.file.clone(),
+            at,
+            path: path.clone(),
+        });
+    }
+
+    /// Checks that `incidents.stakeholder_receiver` names a receiver of the
+    /// `alertmanager:` section, once every file is read. Nothing is reported when that
+    /// section has errors of its own (its receivers are unknown).
+    pub fn resolve_stakeholder_receiver(&mut self) {
+        let Some(r) = self.stakeholder_receiver.take() else {
+            return;
+        };
+        let message = match (&self.alertmanager_at, &self.config.alertmanager) {
+            (None, _) => format!(
+                "unknown receiver `{}`: the configuration has no `alertmanager:` section to define it",
+                r.name
+            ),
+            (Some(_), None) => return,
+            (Some(at), Some(am)) => {
+                if am.receivers.iter().any(|rc| rc.name == r.name) {
+                    return;
+                }
+                let names: Vec<String> =
+                    am.receivers.iter().map(|rc| format!("`{}`", rc.name)).collect();
+                format!(
+                    "unknown receiver `{}`: the `alertmanager:` section (at {at}) defines {}",
+                    r.name,
+                    names.join(", ")
+                )
+            }
+        };
+        let mut sink = Sink::new(&r.file);
+        sink.at(r.at, &r.path, message);
+        self.diags.append(&mut sink.diags);
     }
 
     /// Marks an SLO (added by [`Builder::add_slo`]) as taking the default alerting;

@@ -21,12 +21,17 @@
 //! top-level `alertmanager:` key (once in the whole configuration). The `notify` crate
 //! validates it; each of its problems is reported here with the `file:line:col` of the node
 //! its field path names ([`Config::alertmanager`]).
+//!
+//! Incidents: a native document may carry a top-level `incidents:` key (once in the whole
+//! configuration): which firing alerts declare an incident, at what severity, and the
+//! `alertmanager:` receiver that stakeholder updates go through ([`Config::incidents`]).
 
 mod alerting;
 mod alertmanager;
 mod assemble;
 mod common;
 mod diag;
+mod incidents;
 mod model;
 mod native;
 mod node;
@@ -38,9 +43,9 @@ use std::path::{Path as FsPath, PathBuf};
 
 pub use diag::Diagnostic;
 pub use model::{
-    AlertCondition, AlertPolicy, BudgetingMethod, Config, DataSource, Format, Location,
-    MetricSource, NotificationTarget, RawType, ServiceConfig, SliConfig, SliKind, SliQuery,
-    SloConfig, SourceKind, ThresholdOp, Value,
+    AlertCondition, AlertPolicy, AutoDeclare, BudgetingMethod, Config, DataSource, Format,
+    IncidentSettings, Location, MetricSource, NotificationTarget, RawType, ServiceConfig,
+    SliConfig, SliKind, SliQuery, SloConfig, SourceKind, ThresholdOp, Value,
 };
 pub use promql::WINDOW_PLACEHOLDER;
 
@@ -177,6 +182,7 @@ fn document(sink: &mut Sink, doc: &Node, builder: &mut Builder) {
 fn finish(mut builder: Builder) -> Result<Config, Vec<Diagnostic>> {
     openslo::resolve(&mut builder);
     builder.resolve_inherited_alerting();
+    builder.resolve_stakeholder_receiver();
     if builder.diags.is_empty() {
         Ok(std::mem::take(&mut builder.config))
     } else {

@@ -19,6 +19,37 @@ pub struct Config {
     /// tree, receivers, inhibit rules, time intervals, plus nines' additions), validated by
     /// the `notify` crate. At most one in the whole configuration.
     pub alertmanager: Option<notify::AlertmanagerConfig>,
+    /// The native top-level `incidents:` (at most one in the whole configuration); the
+    /// defaults (nothing declared automatically, no stakeholder receiver) when absent.
+    pub incidents: IncidentSettings,
+}
+
+/// The native top-level `incidents:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentSettings {
+    /// `auto_declare:`: a firing alert that matches declares an incident; `None` when the
+    /// key is absent (incidents are only declared by hand).
+    pub auto_declare: Option<AutoDeclare>,
+    /// `stakeholder_receiver:`: the name of a receiver of the `alertmanager:` section
+    /// (checked at load) through which stakeholder updates are sent.
+    pub stakeholder_receiver: Option<String>,
+}
+
+/// `incidents.auto_declare`: which firing alerts declare an incident, and at what severity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoDeclare {
+    /// Every matcher must match (Alertmanager matcher strings, each one or more matchers);
+    /// `{severity="page"}` by default. Never empty.
+    pub matchers: notify::Matchers,
+    /// The declared incident's severity, 1 (SEV1, the worst) to 5 (SEV5); 2 by default.
+    pub severity: u8,
+}
+
+impl AutoDeclare {
+    /// The default severity, SEV2.
+    pub const DEFAULT_SEVERITY: u8 = 2;
+    /// The default matcher, as written in the configuration.
+    pub const DEFAULT_MATCHERS: &'static str = r#"severity="page""#;
 }
 
 impl Config {

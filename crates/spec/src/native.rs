@@ -25,6 +25,7 @@ const SECTIONS: &[(&str, Section)] = &[
     ("apiVersion", |_, _, _, _, _| {}),
     ("alerting", default_alerting),
     ("alertmanager", crate::alertmanager::section),
+    ("incidents", crate::incidents::section),
     ("services", |sink, node, path, _, builder| {
         services(sink, node, path, builder)
     }),
