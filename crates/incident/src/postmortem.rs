@@ -31,6 +31,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::impact::{Impact, Timings};
 use crate::incident::{Incident, Severity, SECTION_SUMMARY};
 use crate::Error;
 
@@ -133,10 +134,23 @@ pub struct SloImpact {
     pub bad_events: u64,
     /// Share of the error budget spent during the incident (0.05 = 5%).
     pub budget_consumed: f64,
-    /// Seconds from the first bad bucket to the first alert.
+    /// Seconds from the first bad bucket to detection (see [`crate::impact::Timings`]).
     pub time_to_detect: Option<i64>,
-    /// Seconds from the first bad bucket to mitigation.
+    /// Seconds from the start of impact to mitigation.
     pub time_to_mitigate: Option<i64>,
+}
+
+impl SloImpact {
+    /// The figures of one SLO from the impact computation.
+    pub fn new(slo: &str, impact: &Impact, timings: &Timings) -> SloImpact {
+        SloImpact {
+            slo: slo.to_string(),
+            bad_events: impact.bad_events,
+            budget_consumed: impact.budget_consumed,
+            time_to_detect: timings.time_to_detect,
+            time_to_mitigate: timings.time_to_mitigate,
+        }
+    }
 }
 
 /// A pinned entry of the incident's working record, copied into the postmortem.
@@ -421,7 +435,7 @@ pub fn detection_text(figures: &[SloImpact]) -> String {
         .min();
     match first {
         Some((t, slo)) => format!(
-            "An alert fired {} after the first bad minute ({slo}).",
+            "Detected {} after the first bad bucket of {slo}.",
             format_duration(t)
         ),
         None => String::new(),
