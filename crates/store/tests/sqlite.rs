@@ -388,3 +388,171 @@ async fn a_full_disk_refuses_an_outbox_enqueue_whole() -> TestResult {
     store.close().await?;
     Ok(())
 }
+
+fn timeline_note(at: i64, text: String) -> store::TimelineRecord {
+    store::TimelineRecord {
+        id: 0,
+        incident_id: 0,
+        at,
+        author: "alice".into(),
+        kind: "note".into(),
+        text,
+        pinned: false,
+        data: "null".into(),
+    }
+}
+
+/// A document update whose timeline entries hit a full disk in the middle of the transaction
+/// keeps nothing: not the new version, not the entries written before the failure, not the
+/// audit record. The same update succeeds once there is room.
+#[tokio::test]
+async fn a_full_disk_refuses_a_document_update_and_its_timeline_whole() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    let store = SqliteStore::open(&path)
+        .await?
+        .with_audit_key(store::AuditKey::from_bytes([4; 32]));
+    let audit = |at, action: &str| store::AuditEntry::new(at, "alice", action, "incident/{id}");
+    let id = store
+        .create_doc(
+            store::DocKind::Incident,
+            r#"{"title":"checkout down"}"#,
+            "investigating",
+            None,
+            10,
+            &audit(10, "incident.create"),
+        )
+        .await?;
+    let entries: Vec<store::TimelineRecord> = (0..40)
+        .map(|i| timeline_note(20 + i, "x".repeat(60 * 1024)))
+        .collect();
+    let size = std::fs::metadata(&path)?.len();
+    store.set_max_size(Some(size.max(4096) + 64 * 1024));
+    let update_audit = audit(20, "incident.update");
+    let update = || {
+        store.update_doc(
+            store::DocKind::Incident,
+            id,
+            1,
+            r#"{"title":"checkout down","severity":1}"#,
+            "identified",
+            20,
+            &entries,
+            &update_audit,
+        )
+    };
+    let err = update()
+        .await
+        .err()
+        .ok_or("an update past the cap must fail")?;
+    assert_eq!(err.code(), "store.disk_full", "{err}");
+    let doc = store
+        .doc(store::DocKind::Incident, id)
+        .await?
+        .ok_or("the incident is gone")?;
+    assert_eq!((doc.version, doc.status.as_str()), (1, "investigating"));
+    assert!(store.timeline(id).await?.is_empty());
+    assert_eq!(store.audit_checkpoint().await?.seq, 1);
+
+    store.set_max_size(None);
+    assert_eq!(update().await?, store::DocUpdate::Updated { version: 2 });
+    assert_eq!(store.timeline(id).await?.len(), 40);
+    assert_eq!(store.audit_checkpoint().await?.seq, 2);
+    store.close().await?;
+    Ok(())
+}
+
+/// A database reopened without the audit key refuses incident writes and keeps what it had.
+#[tokio::test]
+async fn incident_writes_after_a_reopen_without_the_key_are_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    {
+        let store = SqliteStore::open(&path)
+            .await?
+            .with_audit_key(store::AuditKey::from_bytes([4; 32]));
+        store
+            .create_doc(
+                store::DocKind::Incident,
+                "{}",
+                "investigating",
+                None,
+                10,
+                &store::AuditEntry::new(10, "alice", "incident.create", "incident/{id}"),
+            )
+            .await?;
+        store.close().await?;
+    }
+    let store = SqliteStore::open(&path).await?;
+    let err = store
+        .update_doc(
+            store::DocKind::Incident,
+            1,
+            1,
+            "{}",
+            "resolved",
+            20,
+            &[timeline_note(20, "resolved".into())],
+            &store::AuditEntry::new(20, "alice", "incident.update", "incident/1"),
+        )
+        .await
+        .err()
+        .ok_or("an update without the audit key must fail")?;
+    assert_eq!(err.code(), "store.no_audit_key");
+    let doc = store
+        .doc(store::DocKind::Incident, 1)
+        .await?
+        .ok_or("the incident is gone")?;
+    assert_eq!(doc.version, 1);
+    assert!(store.timeline(1).await?.is_empty());
+    assert_eq!(store.audit_checkpoint().await?.seq, 1);
+    store.close().await?;
+    Ok(())
+}
+
+/// The migrations create one table per document kind: postmortems may not point at a missing
+/// incident or share one, even when written around the store.
+#[tokio::test]
+async fn the_schema_itself_keeps_one_postmortem_per_incident() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nines.db");
+    SqliteStore::open(&path).await?.close().await?;
+    let mut conn = {
+        use sqlx::Connection;
+        sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .foreign_keys(true),
+        )
+        .await?
+    };
+    sqlx::raw_sql(
+        "INSERT INTO incidents (id, version, doc, status, created_at, updated_at) \
+         VALUES (1, 1, '{}', 'resolved', 0, 0); \
+         INSERT INTO postmortems (id, version, doc, status, created_at, updated_at, parent_id) \
+         VALUES (1, 1, '{}', 'draft', 0, 0, 1);",
+    )
+    .execute(&mut conn)
+    .await?;
+    for sql in [
+        "INSERT INTO postmortems (id, version, doc, status, created_at, updated_at, parent_id) \
+         VALUES (2, 1, '{}', 'draft', 0, 0, 1)",
+        "INSERT INTO postmortems (id, version, doc, status, created_at, updated_at, parent_id) \
+         VALUES (3, 1, '{}', 'draft', 0, 0, 9)",
+        "INSERT INTO incidents (id, version, doc, status, created_at, updated_at, parent_id) \
+         VALUES (2, 1, '{}', 'open', 0, 0, 1)",
+        "INSERT INTO incident_timeline (incident_id, at, author, kind, text, pinned, data) \
+         VALUES (9, 0, 'a', 'note', '', 0, 'null')",
+        "INSERT INTO toil_entries (team, category, minutes, at, description, automatable, task, \
+         author, source) VALUES ('a', 'c', 10081, 0, '', 0, '', 'b', 'manual')",
+    ] {
+        assert!(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .is_err(),
+            "accepted: {sql}"
+        );
+    }
+    Ok(())
+}

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use store::conformance::{self, Failure, Fixture, Tamper};
 use store::{
     compute_mac, AckRecord, AlertRecord, AlertStateRecord, AttemptOutcome, AttemptRecord,
-    AuditEntry, AuditKey, AuditRecord, AuditReport, BucketCount, Change, ChangeRecord, Checkpoint,
-    DeliveryStatus, FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter,
-    OutboxRecord, SilenceRecord, Store, StoreError, TokenRecord, TrackerSample, GENESIS_MAC,
-    MAX_COUNT, SCHEMA_VERSION,
+    AuditEntry, AuditKey, AuditRecord, AuditReport, AutomationRecord, BucketCount, Change,
+    ChangeRecord, Checkpoint, DeliveryStatus, DocFilter, DocKind, DocRecord, DocUpdate,
+    FilePosition, GroupStateRecord, IngestBatch, Notification, NotificationFilter, OutboxRecord,
+    SilenceRecord, Store, StoreError, TeamRecord, TimelineRecord, ToilRecord, TokenRecord,
+    TrackerSample, GENESIS_MAC, MAX_COUNT, SCHEMA_VERSION,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,35 @@ enum Fault {
     HistoryOldestFirst,
     /// Pruning drops pending deliveries too.
     PruneDropsPending,
+    /// A document update ignores the expected version.
+    DocVersionIgnored,
+    /// A conflicting update still appends its timeline entries and audit record.
+    ConflictStillWrites,
+    /// An update writes the document and its timeline entries one by one, checking each entry
+    /// only when it gets to it.
+    TimelineNotAtomic,
+    /// Incidents and postmortems share one id sequence.
+    DocIdsShared,
+    /// An incident may have several postmortems.
+    ManyPostmortems,
+    /// Pinning finds an entry under any incident.
+    PinAnyIncident,
+    /// The timeline is listed in the order written.
+    TimelineInWriteOrder,
+    /// The toil range includes its end.
+    ToilInclusiveEnd,
+    /// The toil team filter is ignored.
+    ToilIgnoresTeam,
+    /// A team is only written when it does not exist yet.
+    TeamFirstWins,
+    /// Marking an automation again adds a second mark.
+    AutomationsAppend,
+    /// Timeline appends write no audit record.
+    TimelineUnaudited,
+    /// `{id}` in the audit target is left as it is.
+    TargetIdNotNamed,
+    /// An update also moves `created_at`.
+    UpdateMovesCreatedAt,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -84,6 +114,50 @@ struct Data {
     acks: Vec<AckRecord>,
     group_states: Vec<GroupStateRecord>,
     outbox: Vec<Notification>,
+    docs: Vec<DocRecord>,
+    timeline: Vec<TimelineRecord>,
+    toil: Vec<ToilRecord>,
+    teams: Vec<TeamRecord>,
+    automations: Vec<AutomationRecord>,
+}
+
+fn short_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().count() <= 64
+}
+
+fn check_doc(doc: &str, status: &str) -> Result<(), StoreError> {
+    if !json_ok(doc, true) || !short_name(status) || doc.len() > 1024 * 1024 {
+        return Err(bad("document"));
+    }
+    Ok(())
+}
+
+fn check_entry(incident_id: i64, e: &TimelineRecord) -> Result<(), StoreError> {
+    let ok = (e.incident_id == 0 || e.incident_id == incident_id)
+        && !e.author.is_empty()
+        && short_name(&e.kind)
+        && e.text.len() <= 64 * 1024
+        && json_ok(&e.data, false);
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("timeline entry"))
+    }
+}
+
+fn check_toil(t: &ToilRecord) -> Result<(), StoreError> {
+    let ok = short_name(&t.team)
+        && short_name(&t.category)
+        && !t.author.is_empty()
+        && t.task.chars().count() <= 64
+        && (1..=10080).contains(&t.minutes)
+        && t.description.len() <= 64 * 1024
+        && (t.source == "manual" || t.source == "page");
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("toil entry"))
+    }
 }
 
 fn json_ok(text: &str, object: bool) -> bool {
@@ -123,6 +197,35 @@ impl Data {
                 None => self.group_states.push(g.clone()),
             }
         }
+    }
+
+    fn require_key(&self) -> Result<(), StoreError> {
+        match self.key {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NoAuditKey),
+        }
+    }
+
+    /// The audit entry with `{id}` in its target replaced (unless the fault leaves it).
+    fn named(entry: &AuditEntry, id: i64, fault: Fault) -> AuditEntry {
+        let mut e = entry.clone();
+        if fault != Fault::TargetIdNotNamed {
+            e.target = e.target.replace("{id}", &id.to_string());
+        }
+        e
+    }
+
+    fn push_entries(&mut self, incident_id: i64, entries: &[TimelineRecord]) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for e in entries {
+            let id = self.timeline.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+            let mut stored = e.clone();
+            stored.id = id;
+            stored.incident_id = incident_id;
+            self.timeline.push(stored);
+            ids.push(id);
+        }
+        ids
     }
 
     /// Appends the audit record for `entry`, or fails without writing.
@@ -811,6 +914,290 @@ impl Store for Naive {
         }))
     }
 
+    async fn create_doc(
+        &self,
+        kind: DocKind,
+        doc: &str,
+        status: &str,
+        parent_id: Option<i64>,
+        at: i64,
+        audit: &AuditEntry,
+    ) -> Result<i64, StoreError> {
+        check_doc(doc, status)?;
+        if kind == DocKind::Incident && parent_id.is_some() {
+            return Err(bad("incident"));
+        }
+        self.with(|d| {
+            if self.fault != Fault::AuditAfterWrite {
+                d.require_key()?;
+            }
+            if let Some(p) = parent_id {
+                let incident = d
+                    .docs
+                    .iter()
+                    .any(|x| x.kind == DocKind::Incident && x.id == p);
+                let taken = d
+                    .docs
+                    .iter()
+                    .any(|x| x.kind == DocKind::Postmortem && x.parent_id == Some(p));
+                if !incident || (taken && self.fault != Fault::ManyPostmortems) {
+                    return Err(bad("postmortem"));
+                }
+            }
+            let id = d
+                .docs
+                .iter()
+                .filter(|x| x.kind == kind || self.fault == Fault::DocIdsShared)
+                .map(|x| x.id)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            d.docs.push(DocRecord {
+                kind,
+                id,
+                version: 1,
+                doc: doc.to_owned(),
+                status: status.to_owned(),
+                created_at: at,
+                updated_at: at,
+                parent_id,
+            });
+            if let Err(e) = d.audit(&Data::named(audit, id, self.fault), self.fault) {
+                if self.fault != Fault::AuditAfterWrite {
+                    d.docs.pop();
+                }
+                return Err(e);
+            }
+            Ok(id)
+        })
+    }
+
+    async fn doc(&self, kind: DocKind, id: i64) -> Result<Option<DocRecord>, StoreError> {
+        Ok(self.with(|d| {
+            d.docs
+                .iter()
+                .find(|x| x.kind == kind && x.id == id)
+                .cloned()
+        }))
+    }
+
+    async fn docs(&self, kind: DocKind, filter: &DocFilter) -> Result<Vec<DocRecord>, StoreError> {
+        let mut out: Vec<DocRecord> = self.with(|d| {
+            d.docs
+                .iter()
+                .filter(|x| {
+                    x.kind == kind
+                        && filter.status.as_ref().is_none_or(|s| *s == x.status)
+                        && filter.parent_id.is_none_or(|p| x.parent_id == Some(p))
+                        && filter.created_from.is_none_or(|f| x.created_at >= f)
+                        && filter.created_to.is_none_or(|t| x.created_at < t)
+                })
+                .cloned()
+                .collect()
+        });
+        out.sort_by_key(|x| x.id);
+        Ok(out)
+    }
+
+    async fn update_doc(
+        &self,
+        kind: DocKind,
+        id: i64,
+        expected_version: i64,
+        doc: &str,
+        status: &str,
+        at: i64,
+        timeline: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<DocUpdate, StoreError> {
+        check_doc(doc, status)?;
+        if kind == DocKind::Postmortem && !timeline.is_empty() {
+            return Err(bad("timeline entry"));
+        }
+        if self.fault != Fault::TimelineNotAtomic {
+            for e in timeline {
+                check_entry(id, e)?;
+            }
+        }
+        self.with(|d| {
+            d.require_key()?;
+            if audit.actor.is_empty() || audit.action.is_empty() {
+                return Err(bad("audit entry"));
+            }
+            let Some(i) = d.docs.iter().position(|x| x.kind == kind && x.id == id) else {
+                return Ok(DocUpdate::NotFound);
+            };
+            let current = d.docs[i].version;
+            if current != expected_version && self.fault != Fault::DocVersionIgnored {
+                if self.fault == Fault::ConflictStillWrites {
+                    d.push_entries(id, timeline);
+                    d.audit(audit, self.fault)?;
+                }
+                return Ok(DocUpdate::Conflict {
+                    current_version: current,
+                });
+            }
+            let version = current + 1;
+            let x = &mut d.docs[i];
+            x.doc = doc.to_owned();
+            x.status = status.to_owned();
+            x.version = version;
+            x.updated_at = at;
+            if self.fault == Fault::UpdateMovesCreatedAt {
+                x.created_at = at;
+            }
+            for e in timeline {
+                // Checked already, unless the fault checks each entry only now.
+                check_entry(id, e)?;
+                d.push_entries(id, std::slice::from_ref(e));
+            }
+            d.audit(audit, self.fault)?;
+            Ok(DocUpdate::Updated { version })
+        })
+    }
+
+    async fn append_timeline(
+        &self,
+        incident_id: i64,
+        entries: &[TimelineRecord],
+        audit: &AuditEntry,
+    ) -> Result<Vec<i64>, StoreError> {
+        for e in entries {
+            check_entry(incident_id, e)?;
+        }
+        self.with(|d| {
+            d.require_key()?;
+            if !d
+                .docs
+                .iter()
+                .any(|x| x.kind == DocKind::Incident && x.id == incident_id)
+            {
+                return Err(bad("timeline entry"));
+            }
+            if self.fault != Fault::TimelineUnaudited {
+                d.audit(audit, self.fault)?;
+            }
+            Ok(d.push_entries(incident_id, entries))
+        })
+    }
+
+    async fn timeline(&self, incident_id: i64) -> Result<Vec<TimelineRecord>, StoreError> {
+        let mut out: Vec<TimelineRecord> = self.with(|d| {
+            d.timeline
+                .iter()
+                .filter(|e| e.incident_id == incident_id)
+                .cloned()
+                .collect()
+        });
+        if self.fault != Fault::TimelineInWriteOrder {
+            out.sort_by_key(|e| (e.at, e.id));
+        }
+        Ok(out)
+    }
+
+    async fn set_timeline_pinned(
+        &self,
+        incident_id: i64,
+        entry_id: i64,
+        pinned: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with(|d| {
+            d.require_key()?;
+            let Some(i) = d.timeline.iter().position(|e| {
+                e.id == entry_id
+                    && (e.incident_id == incident_id || self.fault == Fault::PinAnyIncident)
+            }) else {
+                return Ok(false);
+            };
+            d.audit(audit, self.fault)?;
+            d.timeline[i].pinned = pinned;
+            Ok(true)
+        })
+    }
+
+    async fn record_toil(&self, entry: &ToilRecord, audit: &AuditEntry) -> Result<i64, StoreError> {
+        check_toil(entry)?;
+        self.with(|d| {
+            let id = d.toil.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+            d.audit(&Data::named(audit, id, self.fault), self.fault)?;
+            let mut stored = entry.clone();
+            stored.id = id;
+            d.toil.push(stored);
+            Ok(id)
+        })
+    }
+
+    async fn toil(
+        &self,
+        team: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ToilRecord>, StoreError> {
+        let mut out: Vec<ToilRecord> = self.with(|d| {
+            d.toil
+                .iter()
+                .filter(|t| {
+                    (self.fault == Fault::ToilIgnoresTeam || team.is_none_or(|n| n == t.team))
+                        && t.at >= from
+                        && (t.at < to || (self.fault == Fault::ToilInclusiveEnd && t.at == to))
+                })
+                .cloned()
+                .collect()
+        });
+        out.sort_by_key(|t| (t.at, t.id));
+        Ok(out)
+    }
+
+    async fn save_team(&self, team: &TeamRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        if !short_name(&team.name) || team.weekly_capacity_minutes < 1 {
+            return Err(bad("team"));
+        }
+        self.with(|d| {
+            d.audit(audit, self.fault)?;
+            match d.teams.iter_mut().find(|t| t.name == team.name) {
+                Some(_) if self.fault == Fault::TeamFirstWins => {}
+                Some(old) => *old = team.clone(),
+                None => d.teams.push(team.clone()),
+            }
+            Ok(())
+        })
+    }
+
+    async fn teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
+        let mut out = self.with(|d| d.teams.clone());
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn mark_automation(
+        &self,
+        automation: &AutomationRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        if !short_name(&automation.team)
+            || !short_name(&automation.task)
+            || automation.note.len() > 64 * 1024
+        {
+            return Err(bad("automation"));
+        }
+        self.with(|d| {
+            d.audit(audit, self.fault)?;
+            if self.fault != Fault::AutomationsAppend {
+                d.automations
+                    .retain(|a| (&a.team, &a.task) != (&automation.team, &automation.task));
+            }
+            d.automations.push(automation.clone());
+            Ok(())
+        })
+    }
+
+    async fn automations(&self) -> Result<Vec<AutomationRecord>, StoreError> {
+        let mut out = self.with(|d| d.automations.clone());
+        out.sort_by(|a, b| (&a.team, &a.task).cmp(&(&b.team, &b.task)));
+        Ok(out)
+    }
+
     async fn audit_entries(
         &self,
         from_seq: u64,
@@ -971,7 +1358,10 @@ must_fail!(
     forgets,
     Fault::ForgetOnReopen,
     reopen_persists,
-    outbox_due_attempts_and_reopen
+    outbox_due_attempts_and_reopen,
+    timeline_order_and_pinning,
+    teams_and_automations_upsert,
+    incident_writes_are_audited_and_persist
 );
 must_fail!(truncates_large_batches, Fault::DropAfter100k, large_batch);
 must_fail!(
@@ -989,7 +1379,8 @@ must_fail!(
 must_fail!(
     audit_after_write,
     Fault::AuditAfterWrite,
-    control_write_and_audit_are_atomic
+    control_write_and_audit_are_atomic,
+    incident_writes_need_an_audit_key
 );
 must_fail!(
     trusts_stored_macs,
@@ -1056,4 +1447,77 @@ must_fail!(
     prune_drops_pending,
     Fault::PruneDropsPending,
     notification_pruning_keeps_pending
+);
+must_fail!(
+    doc_version_ignored,
+    Fault::DocVersionIgnored,
+    doc_update_is_compare_and_swap
+);
+must_fail!(
+    conflict_still_writes,
+    Fault::ConflictStillWrites,
+    doc_update_is_compare_and_swap
+);
+must_fail!(
+    timeline_not_atomic,
+    Fault::TimelineNotAtomic,
+    doc_update_and_timeline_are_atomic
+);
+must_fail!(
+    doc_ids_shared,
+    Fault::DocIdsShared,
+    docs_create_get_and_filter,
+    one_postmortem_per_incident
+);
+must_fail!(
+    many_postmortems,
+    Fault::ManyPostmortems,
+    one_postmortem_per_incident
+);
+must_fail!(
+    pin_any_incident,
+    Fault::PinAnyIncident,
+    timeline_order_and_pinning
+);
+must_fail!(
+    timeline_in_write_order,
+    Fault::TimelineInWriteOrder,
+    timeline_order_and_pinning
+);
+must_fail!(
+    toil_inclusive_end,
+    Fault::ToilInclusiveEnd,
+    toil_range_and_team_filter
+);
+must_fail!(
+    toil_ignores_team,
+    Fault::ToilIgnoresTeam,
+    toil_range_and_team_filter
+);
+must_fail!(
+    team_first_wins,
+    Fault::TeamFirstWins,
+    teams_and_automations_upsert
+);
+must_fail!(
+    automations_append,
+    Fault::AutomationsAppend,
+    teams_and_automations_upsert
+);
+must_fail!(
+    timeline_unaudited,
+    Fault::TimelineUnaudited,
+    timeline_order_and_pinning,
+    incident_writes_are_audited_and_persist
+);
+must_fail!(
+    target_id_not_named,
+    Fault::TargetIdNotNamed,
+    docs_create_get_and_filter,
+    toil_range_and_team_filter
+);
+must_fail!(
+    update_moves_created_at,
+    Fault::UpdateMovesCreatedAt,
+    doc_update_is_compare_and_swap
 );
