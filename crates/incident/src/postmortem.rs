@@ -607,9 +607,10 @@ impl Postmortem {
         self.updated_at = at;
     }
 
-    /// Applies the fields given (draft or in review only; see the module docs). Nothing
-    /// changes when any field is refused.
-    pub fn apply_patch(&mut self, patch: PostmortemPatch, at: i64) -> Result<(), Error> {
+    /// Applies the fields given (draft or in review only; see the module docs) and says
+    /// whether anything changed. Nothing changes when any field is refused; a patch that
+    /// changes nothing keeps the approvals of a postmortem in review.
+    pub fn apply_patch(&mut self, patch: PostmortemPatch, at: i64) -> Result<bool, Error> {
         self.ensure_editable()?;
         let title = patch.title.map(|t| check_name("title", &t)).transpose()?;
         let summary = patch
@@ -640,32 +641,27 @@ impl Postmortem {
                 })
             })
             .transpose()?;
-        if let Some(v) = title {
-            self.title = v;
+        fn put<T: PartialEq>(slot: &mut T, value: Option<T>) -> bool {
+            match value {
+                Some(v) if *slot != v => {
+                    *slot = v;
+                    true
+                }
+                _ => false,
+            }
         }
-        if let Some(v) = summary {
-            self.summary = v;
+        let mut changed = put(&mut self.title, title);
+        changed |= put(&mut self.summary, summary);
+        changed |= put(&mut self.impact, impact);
+        changed |= put(&mut self.trigger, trigger);
+        changed |= put(&mut self.resolution, resolution);
+        changed |= put(&mut self.detection, detection);
+        changed |= put(&mut self.root_causes, root_causes);
+        changed |= put(&mut self.lessons, lessons);
+        if changed {
+            self.touched(at);
         }
-        if let Some(v) = impact {
-            self.impact = v;
-        }
-        if let Some(v) = trigger {
-            self.trigger = v;
-        }
-        if let Some(v) = resolution {
-            self.resolution = v;
-        }
-        if let Some(v) = detection {
-            self.detection = v;
-        }
-        if let Some(v) = root_causes {
-            self.root_causes = v;
-        }
-        if let Some(v) = lessons {
-            self.lessons = v;
-        }
-        self.touched(at);
-        Ok(())
+        Ok(changed)
     }
 
     /// Adds an action item (draft or in review only). The owner must be exactly one

@@ -257,6 +257,13 @@ fn an_edit_in_review_withdraws_approvals_and_withdraw_goes_back_to_draft() {
     let mut pm = ready();
     pm.submit(vec!["bob".into(), "carol".into()], 100).unwrap();
     pm.approve("bob", 101).unwrap();
+    // A patch that changes nothing keeps the approval.
+    let same = PostmortemPatch {
+        trigger: Some(pm.trigger.clone()),
+        ..PostmortemPatch::default()
+    };
+    assert!(!pm.apply_patch(same, 101).unwrap());
+    assert_eq!(pm.reviewers[0].approved_at, Some(101));
     pm.apply_patch(
         PostmortemPatch {
             resolution: Some("Rolled back to v2.2.".into()),
@@ -632,4 +639,20 @@ fn aggregates_count_services_triggers_categories_and_open_items() {
         pairs(&agg.open_action_items_by_owner),
         [("bob".into(), 2), ("dave".into(), 1)]
     );
+}
+
+proptest::proptest! {
+    /// Any text: findings in order, never overlapping, each phrase exactly the text at its
+    /// offset, and the same findings whatever the letter case.
+    #[test]
+    fn blameless_check_is_well_formed(text in "(?s)[a-zA-Z' ’.,@\\nÜé-]{0,80}|((Bob's|fault|to|blame|human|error|failed|He|caused|forgot|should|have|known|didn't|bother|Ünï|\\.| |,)){0,20}") {
+        let found = blameless_check(&text);
+        let mut end = 0;
+        for f in &found {
+            proptest::prop_assert!(f.start >= end);
+            proptest::prop_assert_eq!(text.get(f.start..f.start + f.phrase.len()), Some(f.phrase.as_str()));
+            proptest::prop_assert!(!f.suggestion.is_empty());
+            end = f.start + f.phrase.len();
+        }
+    }
 }

@@ -388,3 +388,40 @@ fn page_toil_counts_ack_to_resolve_as_production_interrupts() {
     assert_eq!(json["source"], "page");
     assert_eq!(json["category"], "production_interrupts");
 }
+
+proptest::proptest! {
+    /// Whatever the entries: the weeks add up to the total, each entry's minutes land in the
+    /// ISO week holding it, and a share exists exactly when the team has a capacity.
+    #[test]
+    fn weeks_add_up(raw in proptest::collection::vec((0usize..3, 1u32..=10_080, -100_000_000i64..100_000_000, proptest::bool::ANY), 0..40)) {
+        let names = ["sre", "db", "web"];
+        let entries: Vec<ToilEntry> = raw
+            .iter()
+            .map(|(t, minutes, at, automatable)| ToilEntry {
+                team: names[*t].into(),
+                minutes: *minutes,
+                at: 1_790_000_000 + at,
+                automatable: *automatable,
+                ..entry("x", Category::Troubleshooting, 1, "2026-01-01T00:00:00Z")
+            })
+            .collect();
+        let teams = [
+            Team { name: "sre".into(), weekly_capacity_minutes: 2400 },
+            Team { name: "db".into(), weekly_capacity_minutes: 0 },
+        ];
+        let r = report(&entries, &teams, &[], i64::MIN, i64::MAX);
+        let total: u64 = entries.iter().map(|e| u64::from(e.minutes)).sum();
+        proptest::prop_assert_eq!(r.total_minutes, total);
+        proptest::prop_assert_eq!(r.weeks.iter().map(|w| w.minutes).sum::<u64>(), total);
+        for w in &r.weeks {
+            proptest::prop_assert_eq!(w.share.is_some(), w.team == "sre");
+            let in_week: u64 = entries
+                .iter()
+                .filter(|e| e.team == w.team && e.at >= w.week_start && e.at < w.week_start + 7 * 86_400)
+                .map(|e| u64::from(e.minutes))
+                .sum();
+            proptest::prop_assert_eq!(in_week, w.minutes);
+            proptest::prop_assert_eq!(iso_week(w.week_start).map(|(_, label)| label), Some(w.week.clone()));
+        }
+    }
+}
