@@ -232,6 +232,45 @@ impl Notifier {
         Notifier::default()
     }
 
+    /// When the first alert about an incident started: the earliest start among the linked
+    /// alerts and the alerts labelled with the SLO (`service`, `slo`) that started after
+    /// `from`.
+    pub async fn first_alert_start(
+        &self,
+        service: &str,
+        slo: &str,
+        linked: &[String],
+        from: i64,
+    ) -> Option<i64> {
+        let inner = self.inner.lock().await;
+        inner
+            .alerts
+            .iter()
+            .filter(|(fp, h)| {
+                linked.contains(&fp.to_string())
+                    || (h.alert.labels.get("service") == Some(service)
+                        && h.alert.labels.get("slo") == Some(slo)
+                        && h.alert.starts_at.as_second() >= from)
+            })
+            .map(|(_, h)| h.alert.starts_at.as_second())
+            .min()
+    }
+
+    /// Firing alerts matching `matchers` (fingerprint, labels, annotations, start).
+    pub async fn firing_matching(
+        &self,
+        matchers: &notify::Matchers,
+        now: Timestamp,
+    ) -> Vec<(String, Alert)> {
+        let inner = self.inner.lock().await;
+        inner
+            .alerts
+            .iter()
+            .filter(|(_, h)| !h.alert.is_resolved(now) && matchers.matches(&h.alert.labels))
+            .map(|(fp, h)| (fp.to_string(), h.alert.clone()))
+            .collect()
+    }
+
     /// How many alerts are held (firing and recently resolved).
     pub async fn held(&self) -> usize {
         self.inner.lock().await.alerts.len()
@@ -691,9 +730,25 @@ impl Notifier {
             .collect();
         if !ended.is_empty() {
             let ids: Vec<String> = ended.iter().map(ToString::to_string).collect();
+            // A page handled from ack to resolution is production-interrupt toil.
+            let toil: Vec<store::ToilRecord> = ended
+                .iter()
+                .filter_map(|fp| {
+                    let ack = inner.acks.get(fp)?;
+                    let held = inner.alerts.get(fp)?;
+                    page_toil(ack, &held.alert)
+                })
+                .collect();
             store.clear_acks(&ids).await.map_err(store_err)?;
             for fp in ended {
                 inner.acks.remove(&fp);
+            }
+            for entry in toil {
+                let audit =
+                    store::AuditEntry::new(now.as_second(), "notifier", "toil.page", &entry.team);
+                if let Err(e) = store.record_toil(&entry, &audit).await {
+                    eprintln!("nines serve: recording page toil failed: {e}");
+                }
             }
         }
 
@@ -766,6 +821,34 @@ impl Notifier {
             eprintln!("nines serve: pruning delivered notifications failed: {e}");
         }
     }
+}
+
+/// The toil of handling an acknowledged alert: from the ack to the resolution, booked to the
+/// alert's `team` label (else its `service`, else "unassigned").
+fn page_toil(ack: &AckRecord, alert: &Alert) -> Option<store::ToilRecord> {
+    let team = alert
+        .labels
+        .get("team")
+        .or_else(|| alert.labels.get("service"))
+        .unwrap_or("unassigned");
+    let what = format!(
+        "page {} handled by {}",
+        alert.labels.get("alertname").unwrap_or("alert"),
+        ack.by
+    );
+    let entry = incident::toil::page_toil(team, ack.at, alert.ends_at.as_second(), &what)?;
+    Some(store::ToilRecord {
+        id: 0,
+        team: entry.team,
+        category: "production_interrupts".to_string(),
+        minutes: i64::from(entry.minutes),
+        at: alert.ends_at.as_second(),
+        description: entry.description,
+        automatable: false,
+        task: String::new(),
+        author: ack.by.clone(),
+        source: "page".to_string(),
+    })
 }
 
 fn silence_not_found(id: &str) -> ApiError {
@@ -1040,6 +1123,12 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                     .set(i64::try_from(state.notifier.held().await).unwrap_or(i64::MAX));
             }
             Err(e) => eprintln!("nines serve: notification step failed: {}", e.message),
+        }
+        if let Err(e) = crate::incidents_api::auto_declare(&state).await {
+            eprintln!(
+                "nines serve: declaring incidents from alerts failed: {}",
+                e.message
+            );
         }
         tokio::select! {
             _ = state.notifier.wake.notified() => {}

@@ -4,7 +4,10 @@
 //! without being authorized, tested and documented.
 
 use crate::state::AppState;
-use crate::{alertmanager_api, api, compare_api, ingest_api, telemetry_api, Scope};
+use crate::{
+    alertmanager_api, api, compare_api, incidents_api, ingest_api, postmortems_api, telemetry_api,
+    toil_api, Scope,
+};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use std::sync::{Arc, OnceLock};
 
@@ -14,6 +17,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -24,6 +28,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
     }
@@ -34,6 +39,7 @@ impl Method {
             Method::Get => "get",
             Method::Post => "post",
             Method::Put => "put",
+            Method::Patch => "patch",
             Method::Delete => "delete",
         }
     }
@@ -43,6 +49,7 @@ impl Method {
             Method::Get => MethodFilter::GET,
             Method::Post => MethodFilter::POST,
             Method::Put => MethodFilter::PUT,
+            Method::Patch => MethodFilter::PATCH,
             Method::Delete => MethodFilter::DELETE,
         }
     }
@@ -240,6 +247,182 @@ pub static ROUTES: &[Route] = &[
         scope: Some(Scope::Respond),
         body: BodyLimit::Json,
         handler: |m| on(m, alertmanager_api::post_ack),
+    },
+    // Incidents, postmortems, toil.
+    Route {
+        method: Method::Get,
+        path: "/api/v1/incidents",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, incidents_api::list_incidents),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/incidents/metrics",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, incidents_api::get_metrics),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/incidents/{id}",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, incidents_api::get_incident),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/incidents/{id}/document",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, incidents_api::get_document),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/incidents/{id}/timeline",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, incidents_api::get_timeline),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/postmortems",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, postmortems_api::list_postmortems),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/postmortems/overdue",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, postmortems_api::get_overdue),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/postmortems/aggregates",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, postmortems_api::get_aggregates),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/postmortems/{id}",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, postmortems_api::get_postmortem),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/postmortems/{id}/markdown",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, postmortems_api::get_markdown),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/v1/toil/report",
+        scope: Some(Scope::Read),
+        body: BodyLimit::None,
+        handler: |m| on(m, toil_api::get_report),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/incidents",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::post_incident),
+    },
+    Route {
+        method: Method::Patch,
+        path: "/api/v1/incidents/{id}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::patch_incident),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/v1/incidents/{id}/roles/{role}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::put_role),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/v1/incidents/{id}/document/{section}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::put_section),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/incidents/{id}/timeline",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::post_timeline),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/v1/incidents/{id}/timeline/{entry}/pin",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, incidents_api::pin_timeline),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/incidents/{id}/postmortem",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, postmortems_api::post_postmortem),
+    },
+    Route {
+        method: Method::Patch,
+        path: "/api/v1/postmortems/{id}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, postmortems_api::patch_postmortem),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/postmortems/{id}/action-items",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, postmortems_api::post_action_item),
+    },
+    Route {
+        method: Method::Patch,
+        path: "/api/v1/postmortems/{id}/action-items/{item}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, postmortems_api::patch_action_item),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/postmortems/{id}/review",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, postmortems_api::post_review),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/toil",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, toil_api::post_toil),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/v1/toil/teams/{team}",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, toil_api::put_team),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/v1/toil/automations",
+        scope: Some(Scope::Respond),
+        body: BodyLimit::Json,
+        handler: |m| on(m, toil_api::post_automation),
     },
     // Ingest.
     Route {

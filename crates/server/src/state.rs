@@ -51,6 +51,9 @@ pub struct AppState {
     pub deliverer: Arc<crate::deliver::Deliverer>,
     /// Unix seconds when this process started serving.
     pub started_at: i64,
+    /// Alert fingerprints some incident links (None until first read): lets the auto-declare
+    /// step skip the store while every firing page already has its incident.
+    pub incident_links: std::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             notifier: crate::notifier::Notifier::new(),
             deliverer: Arc::new(crate::deliver::Deliverer::new()),
             started_at: crate::now(),
+            incident_links: std::sync::Mutex::new(None),
         }
     }
 

@@ -9,7 +9,13 @@ use serde_json::Value;
 use server::routes::{Method, ROUTES};
 use std::collections::BTreeSet;
 
-const METHODS: [Method; 4] = [Method::Get, Method::Post, Method::Put, Method::Delete];
+const METHODS: [Method; 5] = [
+    Method::Get,
+    Method::Post,
+    Method::Put,
+    Method::Patch,
+    Method::Delete,
+];
 
 fn document() -> anyhow::Result<Value> {
     let text = server::routes::openapi_json().map_err(anyhow::Error::msg)?;
