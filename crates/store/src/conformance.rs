@@ -148,6 +148,7 @@ macro_rules! conformance_tests {
             teams_and_automations_upsert,
             incident_writes_need_an_audit_key,
             incident_writes_are_audited_and_persist,
+            concurrent_doc_updates_one_wins,
         );
     };
     (@each $fixture:path; $($check:ident),* $(,)?) => {
@@ -3442,6 +3443,72 @@ pub async fn incident_writes_are_audited_and_persist(fx: &dyn Fixture) -> Result
     ensure_eq(
         "next incident id after a reopen",
         create_incident(&*s, "b", "investigating", 200).await?,
+        2,
+    )
+}
+
+/// Responders editing one incident at once from the same version: exactly one update wins, the
+/// others conflict and write nothing; the winner's timeline entry is the only one kept.
+pub async fn concurrent_doc_updates_one_wins(fx: &dyn Fixture) -> Result<(), Failure> {
+    const TASKS: i64 = 8;
+    let s = open_keyed(fx).await?;
+    create_incident(&*s, "a", "investigating", 100).await?;
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let s = Arc::clone(&s);
+        handles.push(tokio::spawn(async move {
+            s.update_doc(
+                DocKind::Incident,
+                1,
+                1,
+                &incident_doc(&format!("edit {t}")),
+                "identified",
+                200 + t,
+                &[note(200 + t, &format!("edit {t}"))],
+                &entry(200 + t, "incident.update", "incident/1"),
+            )
+            .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (t, h) in handles.into_iter().enumerate() {
+        match h.await.map_err(Failure::setup)?? {
+            DocUpdate::Updated { version } => {
+                ensure_eq("the winner's version", version, 2)?;
+                winners.push(t);
+            }
+            DocUpdate::Conflict { current_version } => {
+                ensure_eq("the version a loser sees", current_version, 2)?;
+            }
+            DocUpdate::NotFound => {
+                return Err(Failure::Check {
+                    location: Location::caller(),
+                    message: "a stored incident was not found".to_owned(),
+                })
+            }
+        }
+    }
+    ensure_eq("winners", winners.len(), 1)?;
+    let winner = format!("edit {}", winners[0]);
+    ensure_eq(
+        "the stored document is the winner's",
+        s.doc(DocKind::Incident, 1)
+            .await?
+            .map(|d| (d.version, d.doc)),
+        Some((2, incident_doc(&winner))),
+    )?;
+    ensure_eq(
+        "the timeline holds the winner's entry only",
+        s.timeline(1)
+            .await?
+            .into_iter()
+            .map(|e| e.text)
+            .collect::<Vec<_>>(),
+        vec![winner],
+    )?;
+    ensure_eq(
+        "audit records (create + one update)",
+        audit_len(&*s).await?,
         2,
     )
 }

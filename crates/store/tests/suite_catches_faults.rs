@@ -94,6 +94,8 @@ enum Fault {
     TargetIdNotNamed,
     /// An update also moves `created_at`.
     UpdateMovesCreatedAt,
+    /// An update checks the version, lets other tasks run, then writes.
+    RacyDocUpdate,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -1019,6 +1021,20 @@ impl Store for Naive {
                 check_entry(id, e)?;
             }
         }
+        if self.fault == Fault::RacyDocUpdate {
+            let stale = self.with(|d| {
+                d.docs
+                    .iter()
+                    .any(|x| x.kind == kind && x.id == id && x.version != expected_version)
+            });
+            if stale {
+                return Ok(DocUpdate::Conflict {
+                    current_version: expected_version + 1,
+                });
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         self.with(|d| {
             d.require_key()?;
             if audit.actor.is_empty() || audit.action.is_empty() {
@@ -1028,7 +1044,8 @@ impl Store for Naive {
                 return Ok(DocUpdate::NotFound);
             };
             let current = d.docs[i].version;
-            if current != expected_version && self.fault != Fault::DocVersionIgnored {
+            let checked = !matches!(self.fault, Fault::DocVersionIgnored | Fault::RacyDocUpdate);
+            if current != expected_version && checked {
                 if self.fault == Fault::ConflictStillWrites {
                     d.push_entries(id, timeline);
                     d.audit(audit, self.fault)?;
@@ -1037,7 +1054,11 @@ impl Store for Naive {
                     current_version: current,
                 });
             }
-            let version = current + 1;
+            let version = if self.fault == Fault::RacyDocUpdate {
+                expected_version + 1
+            } else {
+                current + 1
+            };
             let x = &mut d.docs[i];
             x.doc = doc.to_owned();
             x.status = status.to_owned();
@@ -1451,7 +1472,8 @@ must_fail!(
 must_fail!(
     doc_version_ignored,
     Fault::DocVersionIgnored,
-    doc_update_is_compare_and_swap
+    doc_update_is_compare_and_swap,
+    concurrent_doc_updates_one_wins
 );
 must_fail!(
     conflict_still_writes,
@@ -1520,4 +1542,9 @@ must_fail!(
     update_moves_created_at,
     Fault::UpdateMovesCreatedAt,
     doc_update_is_compare_and_swap
+);
+must_fail!(
+    racy_doc_update,
+    Fault::RacyDocUpdate,
+    concurrent_doc_updates_one_wins
 );
