@@ -550,6 +550,17 @@ pub async fn post_timeline(
     }
     let (incident, _) = load(&state, id).await?;
     let who = actor(&principal);
+    // Stakeholders hear one voice: the communications lead (the commander until delegated).
+    let comms = incident.holder_of(incident::incident::COMMUNICATIONS_LEAD);
+    if kind == TimelineKind::StakeholderUpdate && comms != who {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "incident.not_communications_lead",
+            format!(
+                "stakeholder updates are written by the communications lead ({comms}), not {who}"
+            ),
+        ));
+    }
     let now = crate::now();
     let mut record = timeline_record(
         id,

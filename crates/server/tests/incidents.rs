@@ -353,6 +353,18 @@ async fn impact_comes_from_the_slo_counters_and_updates_reach_stakeholders() -> 
     assert!((consumed - 30.0).abs() < 1e-6, "{consumed}");
     assert!(slo["impact"]["first_bad_at"].as_i64().is_some());
 
+    // Only the communications lead (the commander, until delegated) writes to stakeholders.
+    let responder = common::client_with(Some(&s.tokens.responder))?;
+    let (status, refused) = send(
+        &s,
+        &responder,
+        reqwest::Method::POST,
+        &format!("/api/v1/incidents/{id}/timeline"),
+        Some(json!({ "kind": "stakeholder_update", "text": "not mine to send" })),
+    )
+    .await?;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "incident.not_communications_lead");
     let (status, update) = s
         .post_json(
             &format!("/api/v1/incidents/{id}/timeline"),
