@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     for route in ROUTES {
         app = app.route(route.path, method_router(&state, &limiter, route));
     }
+    app = app.merge(crate::ui::router()); // the web UI: HTML pages, outside the API route table
     app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))

@@ -66,6 +66,7 @@ pub mod stakeholder;
 pub mod state;
 mod telemetry_api;
 mod toil_api;
+pub mod ui;
 
 use std::future::Future;
 use std::path::PathBuf;
