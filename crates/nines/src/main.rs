@@ -9,13 +9,17 @@ mod cmd_backtest;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_gate;
+mod cmd_incident;
 mod cmd_ingest;
+mod cmd_postmortem;
 mod cmd_report;
 mod cmd_rules;
 mod cmd_serve;
+mod cmd_toil;
 mod cmd_token;
 mod demo;
 mod output;
+mod remote;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -68,6 +72,17 @@ enum Command {
     /// Verify or export the hash-chained audit log.
     #[command(subcommand)]
     Audit(cmd_audit::Command),
+    /// Incidents on a server: declare, list, show, status, severity, roles, the live document,
+    /// the working record and response metrics.
+    #[command(subcommand)]
+    Incident(cmd_incident::Command),
+    /// Postmortems on a server: draft from an incident, edit, action items, review, publish,
+    /// Markdown, overdue reviews and aggregates.
+    #[command(subcommand)]
+    Postmortem(cmd_postmortem::Command),
+    /// Toil on a server: log it, set team capacities, mark automations, report shares.
+    #[command(subcommand)]
+    Toil(cmd_toil::Command),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -97,6 +112,9 @@ fn main() -> ExitCode {
         Command::Gate(args) => cmd_gate::run(args),
         Command::Token(command) => cmd_token::run(command),
         Command::Audit(command) => cmd_audit::run(command),
+        Command::Incident(command) => cmd_incident::run(command),
+        Command::Postmortem(command) => cmd_postmortem::run(command),
+        Command::Toil(command) => cmd_toil::run(command),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());
