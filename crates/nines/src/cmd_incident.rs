@@ -135,6 +135,7 @@ pub struct ShowArgs {
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// investigating, identified, monitoring, resolved or closed.
@@ -148,6 +149,7 @@ pub struct StatusArgs {
 
 #[derive(clap::Args)]
 pub struct SeverityArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// 1 (worst) to 5, or SEV1..SEV5.
@@ -161,6 +163,7 @@ pub struct SeverityArgs {
 
 #[derive(clap::Args)]
 pub struct RoleArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// incident_commander, communications_lead, operations_lead or your own role name.
@@ -176,6 +179,7 @@ pub struct RoleArgs {
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("content").required(true).args(["text", "file"]))]
 pub struct EditArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// summary, status, command_post, command_hierarchy, detailed_status, exit_criteria or
@@ -217,6 +221,7 @@ impl NoteKind {
 
 #[derive(clap::Args)]
 pub struct NoteArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// What happened, was done or was decided.
@@ -234,6 +239,7 @@ pub struct NoteArgs {
 
 #[derive(clap::Args)]
 pub struct TimelineArgs {
+    /// The incident's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// Only pinned entries.

@@ -135,12 +135,16 @@ fn parse_root_cause(s: &str) -> Result<RootCause, String> {
 
 #[derive(clap::Args)]
 pub struct EditArgs {
+    /// The postmortem's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
+    /// A new title.
     #[arg(long)]
     title: Option<String>,
+    /// What happened, in a few sentences.
     #[arg(long)]
     summary: Option<String>,
+    /// Who and what was affected (replaces the text drafted from the SLO figures).
     #[arg(long)]
     impact: Option<String>,
     /// What set the incident off.
@@ -253,6 +257,7 @@ pub struct ActionStatusArgs {
 
 #[derive(clap::Args)]
 pub struct SubmitArgs {
+    /// The postmortem's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// A reviewer, by token name (repeat for several; each must approve).
@@ -264,6 +269,7 @@ pub struct SubmitArgs {
 
 #[derive(clap::Args)]
 pub struct IdArgs {
+    /// The postmortem's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     #[command(flatten)]
@@ -272,6 +278,7 @@ pub struct IdArgs {
 
 #[derive(clap::Args)]
 pub struct MarkdownArgs {
+    /// The postmortem's id.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     id: u64,
     /// Write the Markdown into this file instead of standard output.

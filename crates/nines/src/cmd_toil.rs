@@ -44,6 +44,7 @@ fn parse_category(s: &str) -> Result<Category, String> {
 pub struct LogArgs {
     /// What was done.
     description: String,
+    /// The team that did it.
     #[arg(long)]
     team: String,
     /// business_processes, production_interrupts, product_releases, migrations,
@@ -85,6 +86,7 @@ pub struct TeamArgs {
 
 #[derive(clap::Args)]
 pub struct AutomatedArgs {
+    /// The team whose task it was.
     #[arg(long)]
     team: String,
     /// The task's name (as logged with --task).
@@ -232,6 +234,13 @@ fn per_week(v: &Value) -> String {
         .map_or_else(|| "-".into(), |f| format!("{f:.0}"))
 }
 
+/// The length of a before/after window in weeks (short when cut by the report's range).
+fn weeks_text(v: &Value) -> String {
+    v.as_f64()
+        .filter(|f| f.is_finite())
+        .map_or_else(|| "-".into(), |f| format!("{f:.1}"))
+}
+
 fn number(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -293,7 +302,9 @@ fn report_table(report: &Value) -> String {
             "TASK",
             "AUTOMATED",
             "MIN/WEEK BEFORE",
+            "WEEKS",
             "MIN/WEEK AFTER",
+            "WEEKS",
         ])];
         for a in automations {
             rows.push(vec![
@@ -301,7 +312,9 @@ fn report_table(report: &Value) -> String {
                 text(a, "task").into(),
                 when(&a["automated_at"]),
                 per_week(&a["minutes_per_week_before"]),
+                weeks_text(&a["weeks_before"]),
                 per_week(&a["minutes_per_week_after"]),
+                weeks_text(&a["weeks_after"]),
             ]);
         }
         out.push_str(&columns(&rows));
