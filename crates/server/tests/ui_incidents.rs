@@ -339,6 +339,32 @@ async fn declare_edit_conflict_note_and_status_through_the_forms() -> anyhow::Re
     // The impact table names the linked SLO.
     assert!(page.body.contains("id=\"impact\""));
     assert!(page.body.contains("checkout/availability"));
+
+    // Every write is in the audit log under the logged-in user, as through the API.
+    let dir = s.stop().await?;
+    let db = store::SqliteStore::open(&dir.path().join("data").join("nines.db")).await?;
+    let entries = store::Store::audit_entries(&db, 1, 1000).await?;
+    let mine: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.actor == me)
+        .map(|e| e.action.as_str())
+        .collect();
+    for action in [
+        "incident.declare",
+        "incident.document",
+        "incident.timeline",
+        "incident.role",
+        "incident.update",
+    ] {
+        assert!(mine.contains(&action), "{action} missing from {mine:?}");
+    }
+    // The refused stale edit wrote nothing: three document edits were tried, two landed.
+    assert_eq!(
+        mine.iter().filter(|a| **a == "incident.document").count(),
+        2,
+        "{mine:?}"
+    );
+    store::Store::close(&db).await?;
     Ok(())
 }
 
