@@ -412,7 +412,9 @@ fn before_after(entries: &[&ToilEntry], a: &Automation, from: i64, to: i64) -> B
             .sum()
     };
     let weeks = |(start, end): (i64, i64)| (end.saturating_sub(start)).max(0) as f64 / WEEK as f64;
-    let per_week = |minutes: u64, weeks: f64| (weeks > 0.0).then(|| minutes as f64 / weeks);
+    // A weekly mean from less than a week of time would extrapolate a few minutes into a
+    // huge rate (an automation marked today): no figure until a whole week has passed.
+    let per_week = |minutes: u64, weeks: f64| (weeks >= 1.0).then(|| minutes as f64 / weeks);
     let (weeks_before, weeks_after) = (weeks(before), weeks(after));
     let (minutes_before, minutes_after) = (minutes_in(before), minutes_in(after));
     BeforeAfter {

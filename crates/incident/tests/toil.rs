@@ -425,3 +425,36 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_automation_younger_than_a_week_has_no_after_rate_yet() {
+    let at = ts("2026-11-20T12:00:00Z");
+    let entries = vec![
+        task("sre", "rotate", 120, "2026-11-10T09:00:00Z"),
+        task("sre", "rotate", 30, "2026-11-21T09:00:00Z"),
+    ];
+    let automations = vec![Automation {
+        team: "sre".into(),
+        task: "rotate".into(),
+        at,
+    }];
+    let r = report(
+        &entries,
+        &[],
+        &automations,
+        ts("2026-10-01T00:00:00Z"),
+        ts("2026-11-23T00:00:00Z"),
+    );
+    let ba = &r.automations[0];
+    assert_eq!(ba.minutes_after, 30);
+    assert!(ba.weeks_after < 1.0);
+    assert_eq!(
+        ba.minutes_per_week_after, None,
+        "2.5 days cannot give a weekly rate"
+    );
+    assert_eq!(
+        ba.minutes_per_week_before,
+        Some(30.0),
+        "120 minutes over 4 weeks"
+    );
+}
