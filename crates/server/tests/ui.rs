@@ -218,7 +218,29 @@ async fn pages_render_as_html_with_the_navigation() -> anyhow::Result<()> {
         b.login(&server.tokens.admin).await?.status,
         StatusCode::SEE_OTHER
     );
-    for path in ["/ui/"] {
+    let t = common::now_rfc3339();
+    let (status, _) = server
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!([{ "time": t, "slo": "checkout/availability", "good": 90, "total": 100 }]),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .post_json(
+            "/api/v1/changes",
+            &serde_json::json!({ "service": "checkout", "version": "1.2.3", "time": t, "description": "deploy" }),
+        )
+        .await?;
+    assert_eq!(status, 201);
+    for path in [
+        "/ui/",
+        "/ui/?service=checkout&status=exhausted",
+        "/ui/slos/checkout/availability",
+        "/ui/slos/checkout/availability?range=7d",
+        "/ui/slos/web/pages?range=6h",
+        "/ui/alerts",
+    ] {
         let page = b.get(path).await?;
         assert_html_page(&page, path);
         assert!(page.body.contains("<main id=\"main\""), "{path}");
@@ -250,6 +272,264 @@ async fn anonymous_reads_on_loopback_but_never_writes() -> anyhow::Result<()> {
     let logout = b.post("/ui/logout", &[("csrf", "")]).await?;
     assert_eq!(logout.status, StatusCode::FORBIDDEN);
     assert!(logout.content_type.starts_with("text/html"));
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn slo_page_draws_titled_charts_with_text_alternatives() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let t = common::now_rfc3339();
+    server
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!([{ "time": t, "slo": "checkout/availability", "good": 95, "total": 100 }]),
+        )
+        .await?;
+    let (status, change) = server
+        .post_json(
+            "/api/v1/changes",
+            &serde_json::json!({ "service": "checkout", "version": "2.0.0", "time": t, "description": "canary" }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{change}");
+    let mut b = Browser::new(&server)?;
+    let page = b.get("/ui/slos/checkout/availability").await?;
+    assert_html_page(&page, "slo page");
+    let svgs = page.body.matches("<svg class=\"chart\"").count();
+    assert_eq!(svgs, 3, "SLI, budget and burn-rate charts");
+    for id in ["sli", "budget", "burn"] {
+        assert!(
+            page.body
+                .contains(&format!("aria-labelledby=\"{id}-title {id}-desc\"")),
+            "{id}"
+        );
+        assert!(
+            page.body.contains(&format!("<title id=\"{id}-title\">")),
+            "{id}"
+        );
+    }
+    assert!(page.body.contains("<figcaption>"), "text alternatives");
+    assert!(
+        page.body.contains("deploy 2.0.0 canary"),
+        "the deploy is marked"
+    );
+    assert!(page.body.contains("id=\"events\""));
+    assert!(page.body.contains("Before and after a change"));
+    let missing = b.get("/ui/slos/checkout/nope").await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.content_type.starts_with("text/html"));
+
+    // The comparison around the change, as the compare API computes it.
+    let id = change["id"].as_u64().unwrap_or_default().to_string();
+    let compared = b
+        .get(&format!(
+            "/ui/slos/checkout/availability?change={id}&window=1h"
+        ))
+        .await?;
+    assert_eq!(compared.status, StatusCode::OK);
+    assert!(
+        compared.body.contains("id=\"comparison\""),
+        "{}",
+        compared.body
+    );
+    let bad = b
+        .get("/ui/slos/checkout/availability?at=2020-01-01T00:00:00Z&window=99d")
+        .await?;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(
+        bad.body.contains("role=\"alert\""),
+        "the compare error is shown"
+    );
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn overview_sorts_by_urgency() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let t = common::now_rfc3339();
+    let (status, _) = server
+        .post_json(
+            "/api/v1/events",
+            &serde_json::json!([
+                { "time": t, "slo": "checkout/availability", "good": 50, "total": 100 },
+                { "time": t, "slo": "checkout/latency", "good": 9_995, "total": 10_000 },
+            ]),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let mut b = Browser::new(&server)?;
+    let page = b.get("/ui/").await?;
+    assert_html_page(&page, "overview");
+    let at = |key: &str| page.body.find(&format!(">{key}</a>")).unwrap_or(usize::MAX);
+    let (availability, latency, pages) = (
+        at("checkout/availability"),
+        at("checkout/latency"),
+        at("web/pages"),
+    );
+    assert!(
+        availability < latency && latency < pages,
+        "{availability} {latency} {pages}"
+    );
+    assert!(page.body.contains("data-status=\"exhausted\""));
+    assert!(page.body.contains("<svg class=\"spark\""));
+    assert!(page.body.contains("<svg class=\"bar\""));
+
+    let filtered = b.get("/ui/?service=web").await?;
+    assert!(filtered.body.contains(">web/pages</a>"));
+    assert!(!filtered.body.contains(">checkout/latency</a>"));
+    let exhausted = b.get("/ui/?status=exhausted").await?;
+    assert!(exhausted.body.contains(">checkout/availability</a>"));
+    assert!(!exhausted.body.contains(">web/pages</a>"));
+    server.stop().await?;
+    Ok(())
+}
+
+async fn post_alert(server: &TestServer, name: &str) -> anyhow::Result<String> {
+    let r = server
+        .client
+        .post(server.url("/api/v2/alerts"))
+        .json(
+            &serde_json::json!([{ "labels": { "alertname": name, "service": "checkout" },
+                                    "annotations": { "summary": "disk <almost> full" } }]),
+        )
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "{}", r.text().await?);
+    let (_, alerts) = server.get_json("/api/v2/alerts").await?;
+    alerts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == name))
+        .and_then(|a| a["fingerprint"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("alert {name} not listed"))
+}
+
+#[tokio::test]
+async fn viewers_see_no_write_forms_and_responders_do() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    post_alert(&server, "DiskFull").await?;
+    let mut viewer = Browser::new(&server)?;
+    viewer.login(&server.tokens.viewer).await?;
+    let page = viewer.get("/ui/alerts").await?;
+    assert_html_page(&page, "alerts as viewer");
+    assert!(page.body.contains("DiskFull"));
+    assert!(
+        page.body.contains("almost") && !page.body.contains("<almost>"),
+        "escaped"
+    );
+    assert!(!page.body.contains("action=\"/ui/alerts/silences\""));
+    assert!(!page.body.contains("/ack\""));
+    assert_eq!(
+        page.body.matches("<form method=\"post\"").count(),
+        1,
+        "only log out"
+    );
+
+    let mut responder = Browser::new(&server)?;
+    responder.login(&server.tokens.responder).await?;
+    let page = responder.get("/ui/alerts").await?;
+    assert!(page.body.contains("action=\"/ui/alerts/silences\""));
+    assert!(page.body.contains("/ack\""));
+    assert!(page.body.contains("Acknowledge"));
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn writes_need_the_sessions_csrf_token_and_a_writing_role() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let fingerprint = post_alert(&server, "HighLatency").await?;
+    let mut b = Browser::new(&server)?;
+    b.login(&server.tokens.responder).await?;
+    let csrf = b.csrf().await?;
+    let silence = |csrf: &'static str| {
+        [
+            ("csrf", csrf),
+            ("matchers", "alertname=\"HighLatency\""),
+            ("duration", "2h"),
+            ("comment", "maintenance"),
+        ]
+    };
+    let missing = b.post("/ui/alerts/silences", &silence("")[1..]).await?;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(missing.content_type.starts_with("text/html"));
+    let wrong = b.post("/ui/alerts/silences", &silence("deadbeef")).await?;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let (_, silences) = server.get_json("/api/v2/silences").await?;
+    assert_eq!(
+        silences.as_array().map_or(0, Vec::len),
+        0,
+        "nothing written"
+    );
+
+    let mut form = silence("");
+    form[0].1 = &csrf;
+    let ok = b.post("/ui/alerts/silences", &form).await?;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let (_, silences) = server.get_json("/api/v2/silences").await?;
+    let list = silences.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 1, "{silences}");
+    assert_eq!(
+        list[0]["createdBy"]
+            .as_str()
+            .map(|s| s.starts_with("test-responder")),
+        Some(true)
+    );
+    assert_eq!(list[0]["comment"], "maintenance");
+    let page = b.get("/ui/alerts?done=silenced").await?;
+    assert!(page.body.contains("The silence was created."));
+    assert!(page.body.contains("HighLatency"));
+
+    // Invalid input is a 400 page, not a silence.
+    form[1].1 = "not a matcher";
+    let bad = b.post("/ui/alerts/silences", &form).await?;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // Ack: wrong token refused, right one lands with the user's name.
+    let path = format!("/ui/alerts/{fingerprint}/ack");
+    let refused = b.post(&path, &[("csrf", "nope"), ("comment", "x")]).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let acked = b
+        .post(&path, &[("csrf", &csrf), ("comment", "on it")])
+        .await?;
+    assert_eq!(acked.status, StatusCode::SEE_OTHER, "{}", acked.body);
+    let (_, alerts) = server.get_json("/api/v2/alerts").await?;
+    let alert = alerts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["fingerprint"] == fingerprint.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(alert["ack"]["comment"], "on it", "{alert}");
+
+    // Expire the silence from its row.
+    let id = list[0]["id"].as_str().unwrap_or_default().to_string();
+    let expired = b
+        .post(
+            &format!("/ui/alerts/silences/{id}/expire"),
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    let (_, silences) = server.get_json("/api/v2/silences").await?;
+    assert_eq!(silences[0]["status"]["state"], "expired");
+
+    // A viewer with a valid session and token still may not write.
+    let mut viewer = Browser::new(&server)?;
+    viewer.login(&server.tokens.viewer).await?;
+    let viewer_csrf = viewer.csrf().await?;
+    let mut form = silence("");
+    form[0].1 = &viewer_csrf;
+    let refused = viewer.post("/ui/alerts/silences", &form).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // Another session's token does not work either.
+    let mut other = Browser::new(&server)?;
+    other.login(&server.tokens.admin).await?;
+    let mut form = silence("");
+    form[0].1 = &csrf;
+    let refused = other.post("/ui/alerts/silences", &form).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
     server.stop().await?;
     Ok(())
 }

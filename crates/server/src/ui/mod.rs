@@ -45,13 +45,16 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/ui/login", get(login_page).post(login_post))
         .route("/ui/logout", post(logout))
         .route("/ui/static/style.css", get(style))
-        .route("/ui/static/ui.js", get(script))
-        .route("/ui/{*rest}", any(not_found));
+        .route("/ui/static/ui.js", get(script));
     let router = overview::routes(router);
     let router = slo_page::routes(router);
     let router = alerts::routes(router);
     // Incidents, postmortems and toil plug in here: `incidents::routes(router)` and so on.
-    router.layer(axum::middleware::map_response(security_headers))
+    // The HTML 404 for the rest of /ui/ (registered last: matchit lets an earlier catch-all
+    // shadow static routes added after it).
+    router
+        .route("/ui/{*rest}", any(not_found))
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// No framing, no sniffing, no caching of pages that show alerts and tokens' names.
@@ -195,6 +198,12 @@ impl UiError {
 impl From<crate::ApiError> for UiError {
     fn from(e: crate::ApiError) -> UiError {
         UiError::new(e.status, e.message)
+    }
+}
+
+impl From<store::StoreError> for UiError {
+    fn from(e: store::StoreError) -> UiError {
+        crate::ApiError::from(e).into()
     }
 }
 
