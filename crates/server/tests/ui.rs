@@ -240,6 +240,9 @@ async fn pages_render_as_html_with_the_navigation() -> anyhow::Result<()> {
         "/ui/slos/checkout/availability?range=7d",
         "/ui/slos/web/pages?range=6h",
         "/ui/alerts",
+        "/ui/incidents",
+        "/ui/postmortems",
+        "/ui/toil",
     ] {
         let page = b.get(path).await?;
         assert_html_page(&page, path);

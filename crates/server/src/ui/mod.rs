@@ -17,9 +17,12 @@
 
 mod alerts;
 pub mod charts;
+mod incidents;
 mod overview;
+mod postmortems;
 pub mod session;
 mod slo_page;
+mod toil;
 
 use crate::state::AppState;
 use askama::Template;
@@ -49,7 +52,9 @@ pub fn router() -> Router<Arc<AppState>> {
     let router = overview::routes(router);
     let router = slo_page::routes(router);
     let router = alerts::routes(router);
-    // Incidents, postmortems and toil plug in here: `incidents::routes(router)` and so on.
+    let router = incidents::routes(router);
+    let router = postmortems::routes(router);
+    let router = toil::routes(router);
     // The HTML 404 for the rest of /ui/ (registered last: matchit lets an earlier catch-all
     // shadow static routes added after it).
     router
