@@ -243,11 +243,24 @@ async fn pages_render_as_html_with_the_navigation() -> anyhow::Result<()> {
         "/ui/incidents",
         "/ui/postmortems",
         "/ui/toil",
+        "/ui/backtest",
+        "/ui/backtest?slo=checkout%2Favailability&range=1d&significance=2",
+        "/ui/backtest?slo=web%2Fpages&range=window&policy=threshold",
     ] {
         let page = b.get(path).await?;
         assert_html_page(&page, path);
         assert!(page.body.contains("<main id=\"main\""), "{path}");
     }
+    let replay = b
+        .get("/ui/backtest?slo=checkout%2Favailability&range=1d")
+        .await?;
+    assert!(replay.body.contains("id=\"results\""));
+    assert!(replay.body.contains("(configured)"));
+    assert!(replay.body.contains("<title id=\"backtest-title\">"));
+    let bad = b
+        .get("/ui/backtest?slo=checkout%2Favailability&significance=-1")
+        .await?;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let missing = b.get("/ui/no-such-page").await?;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.content_type.starts_with("text/html"));

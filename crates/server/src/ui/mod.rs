@@ -16,6 +16,7 @@
 //! merged into the same router and pass through the same timeout, panic and metrics layers.
 
 mod alerts;
+mod backtest;
 pub mod charts;
 mod incidents;
 mod overview;
@@ -52,6 +53,7 @@ pub fn router() -> Router<Arc<AppState>> {
     let router = overview::routes(router);
     let router = slo_page::routes(router);
     let router = alerts::routes(router);
+    let router = backtest::routes(router);
     let router = incidents::routes(router);
     let router = postmortems::routes(router);
     let router = toil::routes(router);
