@@ -114,6 +114,112 @@ pub async fn day_of_sli(
     }
 }
 
+/// How long a sparkline is reused (seconds): an hourly line barely moves in a minute, and
+/// the overview of many SLOs must not replay a day of each on every load.
+const SPARK_TTL: i64 = 60;
+/// Sparklines computed at once when the cache misses.
+const SPARK_PARALLEL: usize = 8;
+
+/// Cached sparklines: (server, SLO key) → (config generation, computed at, values). The
+/// server's address keeps test servers in one process apart.
+type SparkCache = std::collections::HashMap<String, (u64, i64, Arc<Vec<Option<f64>>>)>;
+
+fn spark_cache() -> &'static std::sync::Mutex<SparkCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<SparkCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The day sparklines of `slos` ((key, service, name)), from the cache when fresh, the rest
+/// computed a few at a time.
+async fn sparklines(
+    state: &Arc<AppState>,
+    slos: &[(String, String, String)],
+    at: i64,
+) -> std::collections::HashMap<String, Arc<Vec<Option<f64>>>> {
+    let generation = state.config().generation;
+    let server = Arc::as_ptr(state) as usize;
+    let cache_key = |key: &str| format!("{server:x}/{key}");
+    let mut out = std::collections::HashMap::new();
+    let mut missing = Vec::new();
+    {
+        let mut cache = spark_cache().lock().unwrap_or_else(|e| e.into_inner());
+        // Lines of removed SLOs and stopped servers go after an hour.
+        cache.retain(|_, (_, when, _)| at - *when < 3600);
+        for (key, service, name) in slos {
+            match cache.get(&cache_key(key)) {
+                Some((g, when, values)) if *g == generation && at - when < SPARK_TTL => {
+                    out.insert(key.clone(), values.clone());
+                }
+                _ => missing.push((key.clone(), service.clone(), name.clone())),
+            }
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = missing.into_iter();
+    loop {
+        while tasks.len() < SPARK_PARALLEL {
+            let Some((key, service, name)) = pending.next() else {
+                break;
+            };
+            let state = state.clone();
+            tasks.spawn(async move {
+                let values = day_of_sli(&state, &service, &name, at).await;
+                (key, values)
+            });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        if let Ok((key, values)) = done {
+            let values = Arc::new(values);
+            spark_cache()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(cache_key(&key), (generation, at, values.clone()));
+            out.insert(key, values);
+        }
+    }
+    out
+}
+
+/// How long the overview reuses a report of an SLO whose data and configuration did not change
+/// (seconds): the window slides, but not visibly in a few seconds.
+const REPORT_TTL: i64 = 10;
+
+/// Cached reports: (server, SLO key) → (config generation, data version, evaluated at, report).
+type ReportCache = std::collections::HashMap<String, (u64, u64, i64, slo::SloReport)>;
+
+fn report_cache() -> &'static std::sync::Mutex<ReportCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<ReportCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The SLO's report at `at` as the JSON API computes it ([`crate::api::evaluate`]), reused for
+/// a few seconds while no commit touched the SLO (a write shows at once), so the overview of
+/// many SLOs stays fast.
+async fn report(
+    state: &Arc<AppState>,
+    entry: &crate::loaded::SloEntry,
+    at: i64,
+) -> Result<slo::SloReport, UiError> {
+    let generation = state.config().generation;
+    let version = state.committer.reports().version(&entry.key);
+    let key = format!("{:x}/{}", Arc::as_ptr(state) as usize, entry.key);
+    {
+        let cache = report_cache().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, v, when, report)) = cache.get(&key) {
+            if *g == generation && *v == version && (0..REPORT_TTL).contains(&(at - when)) {
+                return Ok(report.clone());
+            }
+        }
+    }
+    let report = crate::api::evaluate(state, entry, at).await?;
+    let mut cache = report_cache().lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|_, (_, _, when, _)| at - *when < 3600);
+    cache.insert(key, (generation, version, at, report.clone()));
+    Ok(report)
+}
+
 async fn page(
     State(state): State<Arc<AppState>>,
     user: UiUser,
@@ -131,18 +237,32 @@ async fn page(
         .collect();
     services.sort();
     services.dedup();
-    let mut rows = Vec::new();
+    let mut shown = Vec::new();
     for entry in &loaded.slos {
         let spec = &entry.config.spec;
         if !service.is_empty() && spec.service != service {
             continue;
         }
-        let report = crate::api::evaluate(&state, entry, at).await?;
+        let report = report(&state, entry, at).await?;
         let st = report.status.as_str();
         if !status.is_empty() && st != status {
             continue;
         }
-        let spark_values = day_of_sli(&state, &spec.service, &spec.name, at).await;
+        shown.push((entry, report));
+    }
+    let wanted: Vec<(String, String, String)> = shown
+        .iter()
+        .map(|(e, _)| {
+            let spec = &e.config.spec;
+            (e.key.clone(), spec.service.clone(), spec.name.clone())
+        })
+        .collect();
+    let sparks = sparklines(&state, &wanted, at).await;
+    let mut rows = Vec::with_capacity(shown.len());
+    for (entry, report) in shown {
+        let spec = &entry.config.spec;
+        let st = report.status.as_str();
+        let spark_values = sparks.get(&entry.key).cloned().unwrap_or_default();
         let remaining = report.error_budget.remaining;
         rows.push(Row {
             key: entry.key.clone(),
