@@ -195,6 +195,43 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() -> anyhow::Re
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(out.set_cookie.is_some_and(|c| c.contains("Max-Age=0")));
 
+    // A form posted from another site is refused, even with a good token.
+    let foreign = b
+        .page(
+            b.client
+                .post(format!("{}/ui/login", b.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", "https://evil.example")
+                .body(form_encode(&[("token", &server.tokens.viewer)])),
+        )
+        .await?;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert!(foreign.set_cookie.is_none());
+    let same = b
+        .page(
+            b.client
+                .post(format!("{}/ui/login", b.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", b.base.clone())
+                .body(form_encode(&[("token", &server.tokens.viewer)])),
+        )
+        .await?;
+    assert_eq!(same.status, StatusCode::SEE_OTHER);
+    let csp = b
+        .client
+        .get(format!("{}/ui/login", b.base))
+        .send()
+        .await?
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+
     // Behind an https proxy the cookie is Secure.
     let secure = b
         .page(

@@ -61,7 +61,37 @@ pub fn router() -> Router<Arc<AppState>> {
     // shadow static routes added after it).
     router
         .route("/ui/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(same_origin_posts))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// A POST whose `Origin` names another site is refused before any handler runs (defence in
+/// depth beside the SameSite=Strict cookie and the CSRF field; it also covers the login form,
+/// which has no session yet). Requests without `Origin` (old browsers, scripts) go on to the
+/// CSRF check.
+async fn same_origin_posts(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.method() == axum::http::Method::POST {
+        let headers = request.headers();
+        let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+        // Behind a proxy that rewrites Host, the host the browser saw is X-Forwarded-Host.
+        let hosts: Vec<&str> = [axum::http::header::HOST.as_str(), "x-forwarded-host"]
+            .iter()
+            .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+            .filter_map(|v| v.split(',').next().map(str::trim))
+            .collect();
+        if let Some(origin) = origin {
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest.trim_end_matches('/'));
+            if !origin_host.is_some_and(|o| hosts.contains(&o)) {
+                return UiError::forbidden("The form was sent from another site.").into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// No framing, no sniffing, no caching of pages that show alerts and tokens' names.
@@ -75,7 +105,7 @@ async fn security_headers(mut response: Response) -> Response {
     set(
         headers,
         "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; \
          script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(headers, "x-content-type-options", "nosniff");
