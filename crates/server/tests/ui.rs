@@ -616,3 +616,54 @@ async fn overview_of_a_thousand_slos() -> anyhow::Result<()> {
     server.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn revoking_the_token_ends_its_sessions_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let sqlite = std::sync::Arc::new(store::SqliteStore::open(&data.join("nines.db")).await?);
+    let handle = sqlite.clone();
+    let config_path = dir.path().join("nines.yaml");
+    std::fs::write(&config_path, common::CONFIG)?;
+    // A store handle of our own, to revoke the token behind the server's back.
+    let server = TestServer::start_in(dir, config_path, move |settings| {
+        settings.store = Some(sqlite);
+    })
+    .await?;
+    let mut b = Browser::new(&server)?;
+    assert_eq!(
+        b.login(&server.tokens.responder).await?.status,
+        StatusCode::SEE_OTHER
+    );
+    let csrf = b.csrf().await?;
+    let page = b.get("/ui/alerts").await?;
+    assert!(page.body.contains("(responder)"));
+
+    let record = store::Store::token_by_hash(
+        handle.as_ref(),
+        &store::token_sha256(&server.tokens.responder),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no token"))?;
+    let audit = store::AuditEntry::new(server::now(), "test", "token.revoke", &record.name);
+    anyhow::ensure!(store::Store::revoke_token(handle.as_ref(), &record.name, &audit).await?);
+
+    // The next request no longer knows the session: anonymous (loopback) and no writing.
+    let page = b.get("/ui/alerts").await?;
+    assert!(!page.body.contains("(responder)"));
+    assert!(page.body.contains("(anonymous)"));
+    let refused = b
+        .post(
+            "/ui/alerts/silences",
+            &[
+                ("csrf", &csrf),
+                ("matchers", "alertname=\"X\""),
+                ("duration", "1h"),
+                ("comment", "after revocation"),
+            ],
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    server.stop().await?;
+    Ok(())
+}
