@@ -5,6 +5,14 @@ mod common;
 use common::TestServer;
 use reqwest::StatusCode;
 
+/// A test server that persists control-plane writes (with an audit key), as a real one does.
+async fn start() -> anyhow::Result<TestServer> {
+    TestServer::start_with(common::CONFIG, |s| {
+        s.audit_key = store::audit_key(&s.data_dir).ok();
+    })
+    .await
+}
+
 /// A browser without JavaScript: keeps the session cookie, follows no redirects.
 struct Browser {
     base: String,
@@ -155,7 +163,7 @@ fn assert_html_page(page: &Page, what: &str) {
 
 #[tokio::test]
 async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let mut b = Browser::new(&server)?;
 
     let form = b.get("/ui/login").await?;
@@ -249,7 +257,7 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it() -> anyhow::Re
 
 #[tokio::test]
 async fn pages_render_as_html_with_the_navigation() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let mut b = Browser::new(&server)?;
     assert_eq!(
         b.login(&server.tokens.admin).await?.status,
@@ -313,7 +321,7 @@ async fn pages_render_as_html_with_the_navigation() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn anonymous_reads_on_loopback_but_never_writes() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let mut b = Browser::new(&server)?;
     let home = b.get("/ui/").await?;
     assert_html_page(&home, "anonymous overview");
@@ -331,7 +339,7 @@ async fn anonymous_reads_on_loopback_but_never_writes() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn slo_page_draws_titled_charts_with_text_alternatives() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let t = common::now_rfc3339();
     server
         .post_json(
@@ -346,9 +354,22 @@ async fn slo_page_draws_titled_charts_with_text_alternatives() -> anyhow::Result
         )
         .await?;
     assert_eq!(status, 201, "{change}");
+    let (status, inc) = server
+        .post_json(
+            "/api/v1/incidents",
+            &serde_json::json!({ "title": "Checkout errors", "severity": "SEV2",
+                                 "services": ["checkout"], "slos": ["checkout/availability"] }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{inc}");
     let mut b = Browser::new(&server)?;
     let page = b.get("/ui/slos/checkout/availability").await?;
     assert_html_page(&page, "slo page");
+    let declared = format!("incident #{} SEV2 declared: Checkout errors", inc["id"]);
+    assert!(
+        page.body.contains(&declared),
+        "the incident is on the time axis"
+    );
     let svgs = page.body.matches("<svg class=\"chart\"").count();
     assert_eq!(svgs, 3, "SLI, budget and burn-rate charts");
     for id in ["sli", "budget", "burn"] {
@@ -400,7 +421,7 @@ async fn slo_page_draws_titled_charts_with_text_alternatives() -> anyhow::Result
 
 #[tokio::test]
 async fn overview_sorts_by_urgency() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let t = common::now_rfc3339();
     let (status, _) = server
         .post_json(
@@ -461,7 +482,7 @@ async fn post_alert(server: &TestServer, name: &str) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn viewers_see_no_write_forms_and_responders_do() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     post_alert(&server, "DiskFull").await?;
     let mut viewer = Browser::new(&server)?;
     viewer.login(&server.tokens.viewer).await?;
@@ -492,7 +513,7 @@ async fn viewers_see_no_write_forms_and_responders_do() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn writes_need_the_sessions_csrf_token_and_a_writing_role() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let server = start().await?;
     let fingerprint = post_alert(&server, "HighLatency").await?;
     let mut b = Browser::new(&server)?;
     b.login(&server.tokens.responder).await?;
@@ -583,7 +604,23 @@ async fn writes_need_the_sessions_csrf_token_and_a_writing_role() -> anyhow::Res
     form[0].1 = &csrf;
     let refused = other.post("/ui/alerts/silences", &form).await?;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    server.stop().await?;
+    // Each write is audited under the responder's token name, as through the API.
+    let me = format!(
+        "test-responder-{}",
+        &store::token_sha256(&server.tokens.responder)[..12]
+    );
+    let dir = server.stop().await?;
+    let db = store::SqliteStore::open(&dir.path().join("data").join("nines.db")).await?;
+    let entries = store::Store::audit_entries(&db, 1, 1000).await?;
+    let mine: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.actor == me)
+        .map(|e| e.action.as_str())
+        .collect();
+    for action in ["silence.create", "alert.ack", "silence.expire"] {
+        assert!(mine.contains(&action), "{action} missing from {mine:?}");
+    }
+    store::Store::close(&db).await?;
     Ok(())
 }
 

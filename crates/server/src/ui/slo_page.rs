@@ -205,21 +205,48 @@ async fn page(
             .cloned()
             .collect()
     };
+    // Incidents that link this SLO: declared and resolved on the same axis.
+    let incidents: Vec<incident::incident::Incident> = super::incidents::all_incidents(&state)
+        .await?
+        .into_iter()
+        .filter(|i| i.linked_slos.iter().any(|k| *k == key))
+        .filter(|i| i.resolved_at().is_none_or(|r| r >= window_start))
+        .collect();
+    let incident_points: Vec<(i64, String)> = incidents
+        .iter()
+        .flat_map(|i| {
+            let declared = (
+                i.declared_at,
+                format!("incident #{} {} declared: {}", i.id, i.severity, i.title),
+            );
+            let resolved = i
+                .resolved_at()
+                .map(|r| (r, format!("incident #{} resolved", i.id)));
+            std::iter::once(declared).chain(resolved)
+        })
+        .collect();
     let change_markers = |from: i64| -> Vec<Marker> {
-        changes
+        incident_points
             .iter()
-            .filter(|c| c.time_unix >= from)
-            .map(|c| Marker {
-                at: c.time_unix,
-                label: format!(
-                    "deploy {} {}",
-                    c.version.as_deref().unwrap_or(""),
-                    c.description.as_deref().unwrap_or("")
-                )
-                .trim()
-                .to_string(),
-                colour: PURPLE,
+            .filter(|(at, _)| *at >= from)
+            .map(|(at, label)| Marker {
+                at: *at,
+                label: label.clone(),
+                colour: AMBER,
             })
+            .chain(changes.iter().filter(|c| c.time_unix >= from).map(|c| {
+                Marker {
+                    at: c.time_unix,
+                    label: format!(
+                        "deploy {} {}",
+                        c.version.as_deref().unwrap_or(""),
+                        c.description.as_deref().unwrap_or("")
+                    )
+                    .trim()
+                    .to_string(),
+                    colour: PURPLE,
+                }
+            }))
             .collect()
     };
     let firing_bands = |from: i64| -> Vec<Band> {
@@ -493,6 +520,21 @@ async fn page(
                             e.from.as_str(),
                             e.to.as_str()
                         ),
+                    },
+                )
+            }),
+    );
+    events.extend(
+        incident_points
+            .iter()
+            .filter(|(at, _)| *at >= budget_from)
+            .map(|(at, label)| {
+                (
+                    *at,
+                    EventRow {
+                        time: short_time(*at),
+                        what: "incident".into(),
+                        detail: label.clone(),
                     },
                 )
             }),
