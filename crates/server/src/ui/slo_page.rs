@@ -209,7 +209,7 @@ async fn page(
     let incidents: Vec<incident::incident::Incident> = super::incidents::all_incidents(&state)
         .await?
         .into_iter()
-        .filter(|i| i.linked_slos.iter().any(|k| *k == key))
+        .filter(|i| i.linked_slos.contains(&key))
         .filter(|i| i.resolved_at().is_none_or(|r| r >= window_start))
         .collect();
     let incident_points: Vec<(i64, String)> = incidents
