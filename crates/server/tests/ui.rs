@@ -365,6 +365,10 @@ async fn slo_page_draws_titled_charts_with_text_alternatives() -> anyhow::Result
     let mut b = Browser::new(&server)?;
     let page = b.get("/ui/slos/checkout/availability").await?;
     assert_html_page(&page, "slo page");
+    // NINES_UI_DUMP=dir keeps the page for a look (the charts, the tables).
+    if let Some(dir) = std::env::var_os("NINES_UI_DUMP") {
+        std::fs::write(std::path::Path::new(&dir).join("slo.html"), &page.body)?;
+    }
     let declared = format!("incident #{} SEV2 declared: Checkout errors", inc["id"]);
     assert!(
         page.body.contains(&declared),

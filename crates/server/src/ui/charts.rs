@@ -154,6 +154,8 @@ pub struct TimeChart {
     /// The y range; widened to the data and thresholds when those fall outside.
     pub y_min: Option<f64>,
     pub y_max: Option<f64>,
+    /// A value the axis never goes above (an SLI tops out at 100%).
+    pub ceiling: Option<f64>,
     pub series: Vec<Series>,
     pub thresholds: Vec<Threshold>,
     pub markers: Vec<Marker>,
@@ -184,6 +186,7 @@ impl TimeChart {
             to: to.max(from + 1),
             y_min: None,
             y_max: None,
+            ceiling: None,
             series: Vec::new(),
             thresholds: Vec::new(),
             markers: Vec::new(),
@@ -226,10 +229,13 @@ impl TimeChart {
             } else {
                 lo - pad
             },
-            if self.y_max.is_some_and(|m| m <= hi) {
-                hi
-            } else {
-                hi + pad
+            {
+                let top = if self.y_max.is_some_and(|m| m <= hi) {
+                    hi
+                } else {
+                    hi + pad
+                };
+                self.ceiling.map_or(top, |c| top.min(c.max(hi)))
             },
         )
     }

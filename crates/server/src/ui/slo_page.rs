@@ -298,6 +298,7 @@ async fn page(
             colour: AMBER,
         });
     }
+    sli_chart.ceiling = Some(1.0);
     sli_chart.series.push(Series {
         label: "SLI".into(),
         colour: BLUE,
@@ -472,6 +473,7 @@ async fn page(
         report.total.saturating_sub(report.good),
         report.total,
         match report.time_to_exhaustion_seconds.filter(|s| s.is_finite()) {
+            _ if report.error_budget.remaining <= 0.0 => "it is exhausted".to_string(),
             Some(s) => format!(
                 "at the current burn it is gone in {}",
                 short_duration(s as i64)
