@@ -68,7 +68,7 @@ struct BacktestPage {
 
 fn seconds_text(s: Option<f64>) -> String {
     s.filter(|s| s.is_finite())
-        .map_or_else(|| "–".to_string(), |s| short_duration(s.round() as i64))
+        .map_or_else(|| "–".to_string(), super::approx_duration)
 }
 
 async fn page(
@@ -297,7 +297,7 @@ async fn page(
                 to: short_time(e.event.end),
                 budget: percent(Some(e.event.budget_consumed), 1),
                 detection: match e.detection_seconds {
-                    Some(d) => format!("after {}", short_duration(d)),
+                    Some(d) => format!("after {}", super::approx_duration(d as f64)),
                     None => "missed".to_string(),
                 },
             })

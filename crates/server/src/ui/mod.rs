@@ -394,6 +394,23 @@ pub fn short_time(at: i64) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// An approximate duration for reading: `45s`, `8.6m`, `3.2h`, `4.5d`.
+pub fn approx_duration(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "–".to_string();
+    }
+    let s = seconds.abs();
+    if s < 120.0 {
+        format!("{seconds:.0}s")
+    } else if s < 7200.0 {
+        format!("{:.1}m", seconds / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1}h", seconds / 3600.0)
+    } else {
+        format!("{:.1}d", seconds / 86_400.0)
+    }
+}
+
 /// A duration in seconds as `3d`, `6h`, `5m`, `30s`.
 pub fn short_duration(seconds: i64) -> String {
     slo::format_duration(seconds)

@@ -289,7 +289,7 @@ async fn page(
             exhaustion: report
                 .time_to_exhaustion_seconds
                 .filter(|s| s.is_finite())
-                .map_or_else(|| "–".to_string(), |s| super::short_duration(s as i64)),
+                .map_or_else(|| "–".to_string(), super::approx_duration),
         });
     }
     rows.sort_by(|a, b| {

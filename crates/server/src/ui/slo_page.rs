@@ -387,7 +387,7 @@ async fn page(
                     .iter()
                     .map(
                         |k| match t.time_to_fire_seconds.get(*k).copied().flatten() {
-                            Some(s) if s.is_finite() => short_duration(s.round() as i64),
+                            Some(s) if s.is_finite() => super::approx_duration(s),
                             _ => "never".to_string(),
                         },
                     )
@@ -476,7 +476,7 @@ async fn page(
             _ if report.error_budget.remaining <= 0.0 => "it is exhausted".to_string(),
             Some(s) => format!(
                 "at the current burn it is gone in {}",
-                short_duration(s as i64)
+                super::approx_duration(s)
             ),
             None => "nothing is burning it down now".to_string(),
         }
@@ -596,7 +596,7 @@ async fn page(
         exhaustion: report
             .time_to_exhaustion_seconds
             .filter(|s| s.is_finite())
-            .map_or_else(|| "–".to_string(), |s| short_duration(s as i64)),
+            .map_or_else(|| "–".to_string(), super::approx_duration),
         good: report.good,
         total: report.total,
         burns: report
