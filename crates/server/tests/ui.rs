@@ -557,6 +557,9 @@ async fn writes_need_the_sessions_csrf_token_and_a_writing_role() -> anyhow::Res
     );
     assert_eq!(list[0]["comment"], "maintenance");
     let page = b.get("/ui/alerts?done=silenced").await?;
+    if let Some(dir) = std::env::var_os("NINES_UI_DUMP") {
+        std::fs::write(std::path::Path::new(&dir).join("alerts.html"), &page.body)?;
+    }
     assert!(page.body.contains("The silence was created."));
     assert!(page.body.contains("HighLatency"));
 
