@@ -102,10 +102,12 @@ async fn security_headers(mut response: Response) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     };
+    // Inline <style> elements are allowed (the incident and postmortem pages carry their own
+    // rules); scripts only from this server.
     set(
         headers,
         "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
          script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(headers, "x-content-type-options", "nosniff");
