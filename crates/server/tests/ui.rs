@@ -631,35 +631,8 @@ async fn writes_need_the_sessions_csrf_token_and_a_writing_role() -> anyhow::Res
     Ok(())
 }
 
-/// The overview of 1,000 SLOs: the first load computes every sparkline, later loads reuse
-/// them. Timing only (`cargo test -p server --test ui -- --ignored --nocapture`).
-#[tokio::test]
-#[ignore = "timing; run by hand"]
-async fn overview_of_a_thousand_slos() -> anyhow::Result<()> {
-    let mut config = String::from("apiVersion: nines/v1\nservices:\n");
-    for s in 0..100 {
-        config.push_str(&format!("  - name: svc{s}\n    slos:\n"));
-        for o in 0..10 {
-            config.push_str(&format!(
-                "      - name: slo{o}\n        sli:\n          kind: availability\n          source: events\n          total: {{ path: \"^/api/\" }}\n          good: {{ status: \"<500\" }}\n        objective: 99.9\n        window: 30d\n"
-            ));
-        }
-    }
-    let server = TestServer::start_with(&config, |_| {}).await?;
-    let mut b = Browser::new(&server)?;
-    for round in 0..3 {
-        let started = std::time::Instant::now();
-        let page = b.get("/ui/").await?;
-        assert_eq!(page.status, StatusCode::OK);
-        println!(
-            "round {round}: {} ms, {} rows",
-            started.elapsed().as_millis(),
-            page.body.matches("class=\"slo-row\"").count()
-        );
-    }
-    server.stop().await?;
-    Ok(())
-}
+// The overview of 1,000 SLOs is timed by `cargo run --release -p server --example
+// bench_overview`, side by side with the JSON list (timings belong in benchmarks, not tests).
 
 #[tokio::test]
 async fn revoking_the_token_ends_its_sessions_at_once() -> anyhow::Result<()> {
