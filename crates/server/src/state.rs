@@ -54,6 +54,8 @@ pub struct AppState {
     /// Alert fingerprints some incident links (None until first read): lets the auto-declare
     /// step skip the store while every firing page already has its incident.
     pub incident_links: std::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
+    /// Web UI sessions (login cookie → token).
+    pub ui_sessions: crate::ui::session::Sessions,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             deliverer: Arc::new(crate::deliver::Deliverer::new()),
             started_at: crate::now(),
             incident_links: std::sync::Mutex::new(None),
+            ui_sessions: crate::ui::session::Sessions::default(),
         }
     }
 

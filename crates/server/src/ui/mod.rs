@@ -27,7 +27,7 @@ mod toil;
 
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -376,9 +376,14 @@ async fn login_post(
     }
 }
 
-async fn logout(user: UiUser, headers: HeaderMap, fields: Fields) -> Result<Response, UiError> {
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    user: UiUser,
+    headers: HeaderMap,
+    fields: Fields,
+) -> Result<Response, UiError> {
     user.check_csrf(fields.get("csrf").unwrap_or(""))?;
-    Ok(session::logout(&user, &headers))
+    Ok(session::logout(&state, &user, &headers))
 }
 
 /// A percentage for display: `99.95%` (None → `–`).

@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use store::TokenRole;
 
 /// The session cookie's name.
@@ -30,16 +30,15 @@ struct Session {
     expires_at: i64,
 }
 
-/// The sessions of this process. (Kept in a static until `AppState` has a field for them;
-/// the test servers of one process see each other's sessions, which is harmless because ids
-/// are random.)
-fn sessions() -> &'static Mutex<HashMap<String, Session>> {
-    static SESSIONS: OnceLock<Mutex<HashMap<String, Session>>> = OnceLock::new();
-    SESSIONS.get_or_init(|| Mutex::new(HashMap::new()))
-}
+/// The UI sessions of one server (a field of `AppState`): lost on restart, which only means
+/// logging in again.
+#[derive(Default)]
+pub struct Sessions(Mutex<HashMap<String, Session>>);
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<String, Session>> {
-    sessions().lock().unwrap_or_else(|e| e.into_inner())
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// 32 random bytes as hex; an error when the system has no entropy (never a guessable id).
@@ -125,7 +124,7 @@ pub async fn login(
     let csrf = random_token()?;
     let now = crate::now();
     {
-        let mut map = lock();
+        let mut map = state.ui_sessions.lock();
         map.retain(|_, s| s.expires_at > now);
         if map.len() >= MAX_SESSIONS {
             if let Some(oldest) = map
@@ -153,9 +152,9 @@ pub async fn login(
 }
 
 /// Ends the caller's session and clears the cookie.
-pub fn logout(user: &UiUser, headers: &HeaderMap) -> Response {
+pub fn logout(state: &AppState, user: &UiUser, headers: &HeaderMap) -> Response {
     if let Some(id) = &user.session {
-        lock().remove(id);
+        state.ui_sessions.lock().remove(id);
     }
     let mut response = redirect("/ui/login");
     if let Some(v) = cookie_header("", 0, over_https(headers)) {
@@ -255,7 +254,7 @@ pub async fn session_user(
     };
     let now = crate::now();
     let found = {
-        let mut map = lock();
+        let mut map = state.ui_sessions.lock();
         match map.get(id) {
             Some(s) if s.expires_at > now => Some((s.token_sha256.clone(), s.csrf.clone())),
             Some(_) => {
@@ -275,7 +274,7 @@ pub async fn session_user(
         .map_err(|e| UiError::internal(e.to_string()))?;
     let Some(record) = record.filter(|r| r.is_active() && crate::auth::allows(r.role, Scope::Read))
     else {
-        lock().remove(id);
+        state.ui_sessions.lock().remove(id);
         return Ok(None);
     };
     Ok(Some(UiUser {
