@@ -17,6 +17,7 @@ use axum::{Extension, Json};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::api::query_pairs;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::notifier::AlertFilter;
@@ -36,18 +37,6 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
         text.into(),
     )
         .into_response()
-}
-
-/// The query pairs, repeated keys kept (`filter` may repeat).
-fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
-    query
-        .as_deref()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn bool_param(value: &str, name: &str) -> Result<bool, ApiError> {

@@ -128,6 +128,26 @@ pub async fn list_slos(
         .map_err(|e| ApiError::internal("internal.encode", e.to_string()))
 }
 
+/// The query pairs in order, repeated keys kept (Alertmanager's `filter` repeats).
+pub(crate) fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A positive numeric id from a path (`/api/v1/incidents/{id}`).
+pub(crate) fn path_id(id: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_request("request.bad_path", format!("{id:?} is not an id")))
+}
+
 /// A length given as seconds or a duration like `5m` (history `step`, compare `window`).
 pub(crate) fn seconds_param(text: &str) -> Option<i64> {
     text.parse::<i64>()

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use store::{DocFilter, DocKind, DocUpdate, TimelineRecord};
 
+pub(crate) use crate::api::{path_id, query_pairs};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -70,17 +71,6 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     let body = body?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("request.bad_json", e.to_string()))
-}
-
-pub(crate) fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
-    query
-        .as_deref()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub(crate) fn time_param(name: &str, value: &str) -> Result<i64, ApiError> {
@@ -293,12 +283,6 @@ fn check_slo(state: &AppState, key: &str) -> Result<(), ApiError> {
             format!("no SLO {key:?} in the running configuration (expected service/slo)"),
         ))
     }
-}
-
-fn path_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-        ApiError::bad_request("request.bad_path", format!("{id:?} is not an incident id"))
-    })
 }
 
 /// `POST /api/v1/incidents`.

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use store::{DocFilter, DocKind, DocUpdate};
 
+use crate::api::{path_id, query_pairs};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::incidents_api::{actor, domain_error, parse_json, query_pairs};
+use crate::incidents_api::{actor, domain_error, parse_json};
 use crate::state::AppState;
 
 const CAS_ATTEMPTS: usize = 8;
@@ -42,13 +43,6 @@ fn decode(record: &store::DocRecord) -> Result<Postmortem, ApiError> {
 
 fn not_found(id: i64) -> ApiError {
     ApiError::not_found("postmortem.not_found", format!("no postmortem {id}"))
-}
-
-fn path_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_request("request.bad_path", format!("{id:?} is not an id")))
 }
 
 fn status_text(pm: &Postmortem) -> String {

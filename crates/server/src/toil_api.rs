@@ -14,9 +14,10 @@ use incident::toil::{Automation, Category, Source, Team, ToilEntry};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::query_pairs;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::incidents_api::{actor, parse_json, query_pairs, time_param};
+use crate::incidents_api::{actor, parse_json, time_param};
 use crate::state::AppState;
 
 fn invalid(message: impl Into<String>) -> ApiError {
