@@ -17,22 +17,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Kills the child when the test ends, also on failure.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::{nines, start_nines, Killed};
 
 /// What a receiver got: headers and JSON body of each request.
 type Got = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
@@ -84,14 +76,6 @@ impl Receiver {
     }
 }
 
-fn nines() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nines"));
-    c.env_remove("NINES_DATA_DIR")
-        .env_remove("NINES_AUDIT_KEY_FILE")
-        .env_remove("NINES_TOKEN");
-    c
-}
-
 fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
     let out = nines()
         .args(["token", "create", "--role", "ingest", "--name", "sender"])
@@ -100,40 +84,6 @@ fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
         .output()?;
     anyhow::ensure!(out.status.success(), "nines token create failed: {out:?}");
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
-/// `nines serve` on a free loopback port; returns the child and its base URL.
-fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String)> {
-    let mut child = nines()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        eprintln!("nines: {line}");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("nines: {line}");
-        }
-    });
-    let base = base.ok_or_else(|| anyhow::anyhow!("nines serve did not start"))?;
-    Ok((child, base.trim_end_matches('/').to_string()))
 }
 
 fn free_port() -> anyhow::Result<u16> {

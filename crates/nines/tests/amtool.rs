@@ -2,54 +2,11 @@
 //! unchanged: it adds and queries alerts, and adds, queries and expires silences.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nines() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nines"));
-    c.env_remove("NINES_DATA_DIR")
-        .env_remove("NINES_AUDIT_KEY_FILE")
-        .env_remove("NINES_TOKEN");
-    c
-}
-
-fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String)> {
-    let mut child = nines()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    let base = base.ok_or_else(|| anyhow::anyhow!("nines serve did not start"))?;
-    Ok((child, base))
-}
+mod support;
+use support::{nines, start_nines};
 
 /// Runs amtool against `base`; returns (success, stdout).
 fn amtool(base: &str, http_config: &Path, args: &[&str]) -> (bool, String) {

@@ -15,27 +15,19 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{nines, start_nines, Killed};
 
 /// nines' `repeat_interval` in seconds.
 const REPEAT_SECS: u64 = 4;
 /// How long the repeats are counted, from the first notification.
 const SPAN: Duration = Duration::from_secs(13);
-
-/// Kills the child when the test ends, also on failure.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One request the webhook receiver got: when, headers, JSON body.
 type Got = Arc<Mutex<Vec<(Instant, HeaderMap, Value)>>>;
@@ -72,14 +64,6 @@ impl Receiver {
     }
 }
 
-fn nines() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nines"));
-    c.env_remove("NINES_DATA_DIR")
-        .env_remove("NINES_AUDIT_KEY_FILE")
-        .env_remove("NINES_TOKEN");
-    c
-}
-
 fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
     let out = nines()
         .args([
@@ -95,40 +79,6 @@ fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
         .output()?;
     anyhow::ensure!(out.status.success(), "nines token create failed: {out:?}");
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
-/// `nines serve` on a free loopback port; returns the child and its base URL.
-fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String)> {
-    let mut child = nines()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        eprintln!("nines: {line}");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("nines: {line}");
-        }
-    });
-    let base = base.ok_or_else(|| anyhow::anyhow!("nines serve did not start"))?;
-    Ok((child, base))
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -12,13 +12,16 @@
 //! the test polls until Prometheus' remote-write queue has delivered everything and both agree.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{nines, start_nines, Killed};
 
 /// Scrapes during which the counters grow; afterwards they stay put.
 const GROWING_SCRAPES: u64 = 12;
@@ -30,16 +33,6 @@ fn counters(n: u64) -> (u64, u64) {
         (10 * n + n % 3, n / 2)
     } else {
         (3 * (n - 5), (n - 5) / 3)
-    }
-}
-
-/// Kills the child when the test ends, also on failure.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -77,13 +70,6 @@ fn start_target() -> anyhow::Result<(String, Arc<AtomicU64>)> {
     Ok((addr, scrapes))
 }
 
-fn nines() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nines"));
-    c.env_remove("NINES_DATA_DIR")
-        .env_remove("NINES_AUDIT_KEY_FILE");
-    c
-}
-
 fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
     let out = nines()
         .args([
@@ -99,40 +85,6 @@ fn create_ingest_token(data: &Path) -> anyhow::Result<String> {
         .output()?;
     anyhow::ensure!(out.status.success(), "nines token create failed: {out:?}");
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
-/// `nines serve` on a free loopback port; returns the child and its base URL.
-fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String)> {
-    let mut child = nines()
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        eprintln!("nines: {line}");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.split_whitespace().next().map(str::to_string);
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            eprintln!("nines: {line}");
-        }
-    });
-    let base = base.ok_or_else(|| anyhow::anyhow!("nines serve did not start"))?;
-    Ok((child, base))
 }
 
 fn free_port() -> anyhow::Result<u16> {
