@@ -16,15 +16,13 @@ use axum::{Extension, Json};
 use incident::incident::{Incident, Severity, Status, TimelineEvent, TimelineKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use store::{DocFilter, DocKind, DocUpdate, TimelineRecord};
+use store::{DocFilter, DocKind, TimelineRecord};
 
 pub(crate) use crate::api::{path_id, query_pairs};
 use crate::auth::Principal;
+use crate::documents::{self, encode, timeline_record};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// How often a change is re-applied after losing a race with another writer.
-const CAS_ATTEMPTS: usize = 8;
 
 pub(crate) fn actor(principal: &Option<Extension<Principal>>) -> String {
     principal
@@ -82,58 +80,12 @@ pub(crate) fn time_param(name: &str, value: &str) -> Result<i64, ApiError> {
     })
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|e| ApiError::internal("incident.encode", e.to_string()))
-}
-
-fn decode_incident(record: &store::DocRecord) -> Result<Incident, ApiError> {
-    let mut incident: Incident = serde_json::from_str(&record.doc).map_err(|e| {
-        ApiError::internal(
-            "incident.corrupt",
-            format!("stored incident {} is unreadable: {e}", record.id),
-        )
-    })?;
-    incident.id = record.id;
-    Ok(incident)
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found("incident.not_found", format!("no incident {id}"))
-}
-
-fn timeline_record(
-    incident_id: i64,
-    event: &TimelineEvent,
-    author: &str,
-    at: i64,
-) -> Result<TimelineRecord, ApiError> {
-    Ok(TimelineRecord {
-        id: 0,
-        incident_id,
-        at,
-        author: author.to_string(),
-        kind: serde_json::to_value(event.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "note".to_string()),
-        text: event.text.clone(),
-        pinned: false,
-        data: encode(&event.data)?,
-    })
-}
-
-/// Loads an incident.
+/// Loads an incident and its version.
 pub(crate) async fn load(state: &AppState, id: i64) -> Result<(Incident, i64), ApiError> {
-    let record = state
-        .store
-        .doc(DocKind::Incident, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok((decode_incident(&record)?, record.version))
+    documents::load(state, id).await
 }
 
-/// Applies `change` to incident `id` and stores it with the timeline events it returns;
-/// re-reads and re-applies when another writer got there first.
+/// Applies `change` to incident `id` and stores it with the timeline events it returns.
 pub(crate) async fn mutate(
     state: &AppState,
     id: i64,
@@ -141,41 +93,7 @@ pub(crate) async fn mutate(
     action: &str,
     change: impl Fn(&mut Incident, i64) -> Result<Vec<TimelineEvent>, incident::Error>,
 ) -> Result<Incident, ApiError> {
-    for _ in 0..CAS_ATTEMPTS {
-        let (mut incident, version) = load(state, id).await?;
-        let now = crate::now();
-        let events = change(&mut incident, now).map_err(domain_error)?;
-        let timeline = events
-            .iter()
-            .map(|e| timeline_record(id, e, actor, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut audit = store::AuditEntry::new(now, actor, action, &format!("incident/{id}"));
-        audit.details = json!({ "events": events.iter().map(|e| &e.text).collect::<Vec<_>>() });
-        let doc = encode(&incident)?;
-        match state
-            .store
-            .update_doc(
-                DocKind::Incident,
-                id,
-                version,
-                &doc,
-                &incident.status.to_string(),
-                now,
-                &timeline,
-                &audit,
-            )
-            .await?
-        {
-            DocUpdate::Updated { .. } => return Ok(incident),
-            DocUpdate::NotFound => return Err(not_found(id)),
-            DocUpdate::Conflict { .. } => continue,
-        }
-    }
-    Err(ApiError::unavailable(
-        "incident.busy",
-        "the incident kept changing under this update; try again",
-    )
-    .with_retry_after(1))
+    documents::mutate(state, id, actor, action, change).await
 }
 
 /// The API view: the incident, its effective roles and the document in order.
@@ -325,7 +243,7 @@ pub async fn list_incidents(
         .await?;
     let mut out = Vec::new();
     for r in records.iter().rev() {
-        let incident = decode_incident(r)?;
+        let incident = documents::decode::<Incident>(r)?;
         if status.is_some_and(|s| incident.status != s)
             || severity.is_some_and(|s| incident.severity != s)
             || service
@@ -730,7 +648,7 @@ pub async fn get_metrics(
         .await?;
     let incidents = records
         .iter()
-        .map(decode_incident)
+        .map(documents::decode::<Incident>)
         .collect::<Result<Vec<_>, _>>()?;
     let rows = incident::impact::response_metrics(&incidents, from, to);
     Ok(Json(json!({
@@ -773,7 +691,7 @@ pub(crate) async fn auto_declare(state: &AppState) -> Result<(), ApiError> {
         .await?;
     let mut linked = std::collections::BTreeSet::new();
     for r in &records {
-        let incident = decode_incident(r)?;
+        let incident = documents::decode::<Incident>(r)?;
         linked.extend(incident.linked_alerts.iter().cloned());
     }
     for (fp, alert) in firing {

@@ -49,6 +49,7 @@ pub mod auth;
 pub mod commit;
 mod compare_api;
 pub mod deliver;
+mod documents;
 mod error;
 pub mod evaluator;
 mod http;

@@ -16,41 +16,14 @@ use incident::postmortem::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use store::{DocFilter, DocKind, DocUpdate};
+use store::{DocFilter, DocKind};
 
 use crate::api::{path_id, query_pairs};
 use crate::auth::Principal;
+use crate::documents::{self, encode, Document};
 use crate::error::ApiError;
-use crate::incidents_api::{actor, domain_error, parse_json};
+use crate::incidents_api::{actor, parse_json};
 use crate::state::AppState;
-
-const CAS_ATTEMPTS: usize = 8;
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|e| ApiError::internal("postmortem.encode", e.to_string()))
-}
-
-fn decode(record: &store::DocRecord) -> Result<Postmortem, ApiError> {
-    let mut pm: Postmortem = serde_json::from_str(&record.doc).map_err(|e| {
-        ApiError::internal(
-            "postmortem.corrupt",
-            format!("stored postmortem {} is unreadable: {e}", record.id),
-        )
-    })?;
-    pm.id = record.id;
-    Ok(pm)
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found("postmortem.not_found", format!("no postmortem {id}"))
-}
-
-fn status_text(pm: &Postmortem) -> String {
-    serde_json::to_value(pm.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// The API view: the postmortem and what the blameless check finds in it.
 fn view(pm: &Postmortem) -> Value {
@@ -62,14 +35,10 @@ fn view(pm: &Postmortem) -> Value {
 }
 
 async fn load(state: &AppState, id: i64) -> Result<(Postmortem, i64), ApiError> {
-    let record = state
-        .store
-        .doc(DocKind::Postmortem, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok((decode(&record)?, record.version))
+    documents::load(state, id).await
 }
 
+/// Applies `change` to postmortem `id` (postmortems have no timeline of their own).
 async fn mutate(
     state: &AppState,
     id: i64,
@@ -77,35 +46,10 @@ async fn mutate(
     action: &str,
     change: impl Fn(&mut Postmortem, i64) -> Result<(), incident::Error>,
 ) -> Result<Postmortem, ApiError> {
-    for _ in 0..CAS_ATTEMPTS {
-        let (mut pm, version) = load(state, id).await?;
-        let now = crate::now();
-        change(&mut pm, now).map_err(domain_error)?;
-        let audit = store::AuditEntry::new(now, actor, action, &format!("postmortem/{id}"));
-        match state
-            .store
-            .update_doc(
-                DocKind::Postmortem,
-                id,
-                version,
-                &encode(&pm)?,
-                &status_text(&pm),
-                now,
-                &[],
-                &audit,
-            )
-            .await?
-        {
-            DocUpdate::Updated { .. } => return Ok(pm),
-            DocUpdate::NotFound => return Err(not_found(id)),
-            DocUpdate::Conflict { .. } => continue,
-        }
-    }
-    Err(ApiError::unavailable(
-        "postmortem.busy",
-        "the postmortem kept changing under this update; try again",
-    )
-    .with_retry_after(1))
+    documents::mutate(state, id, actor, action, |pm: &mut Postmortem, now| {
+        change(pm, now).map(|()| Vec::new())
+    })
+    .await
 }
 
 /// `POST /api/v1/incidents/{id}/postmortem`: drafts the incident's postmortem (one per
@@ -174,7 +118,7 @@ pub async fn post_postmortem(
         .create_doc(
             DocKind::Postmortem,
             &encode(&pm)?,
-            &status_text(&pm),
+            &pm.status_text(),
             Some(incident_id),
             now,
             &audit,
@@ -198,7 +142,7 @@ pub async fn list_postmortems(
     let records = state.store.docs(DocKind::Postmortem, &filter).await?;
     let out = records
         .iter()
-        .map(|r| decode(r).map(|pm| view(&pm)))
+        .map(|r| documents::decode::<Postmortem>(r).map(|pm| view(&pm)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "postmortems": out })).into_response())
 }
@@ -358,7 +302,7 @@ async fn with_incidents(
         .await?;
     let mut out = Vec::new();
     for r in &records {
-        let pm = decode(r)?;
+        let pm = documents::decode::<Postmortem>(r)?;
         let (incident, _) = crate::incidents_api::load(state, pm.incident_id).await?;
         out.push((pm, incident));
     }
