@@ -30,6 +30,11 @@ pub(crate) struct Builder {
     /// `incidents.stakeholder_receiver`, checked against the `alertmanager:` receivers once
     /// every file is read (the two sections may be in different files, in any order).
     stakeholder_receiver: Option<ReceiverRef>,
+    /// Where the top-level `prometheus:` is (at most one in the whole configuration).
+    prometheus_at: Option<Location>,
+    /// Native `source: prometheus` queries without `{{window}}`: errors once every file is
+    /// read, if the configuration has a `prometheus:` section to evaluate them with.
+    unwindowed: Vec<(String, Pos, Path)>,
 }
 
 /// A receiver named outside the `alertmanager:` section, and where it is named.
@@ -193,6 +198,49 @@ impl Builder {
         }
         self.incidents_at = Some(location(&sink.file, pos));
         true
+    }
+
+    /// Records where a top-level `prometheus:` is. Returns false, after reporting, when the
+    /// configuration already has one.
+    pub fn claim_prometheus(&mut self, sink: &mut Sink, pos: Pos, path: &Path) -> bool {
+        if let Some(first) = &self.prometheus_at {
+            sink.at(
+                pos,
+                path,
+                format!(
+                    "duplicate top-level `prometheus` (first defined at {first}): the data source applies to the whole configuration, so write it once"
+                ),
+            );
+            return false;
+        }
+        self.prometheus_at = Some(location(&sink.file, pos));
+        true
+    }
+
+    /// Notes a `source: prometheus` query without `{{window}}` (see
+    /// [`Builder::check_unwindowed_queries`]).
+    pub fn unwindowed_query(&mut self, sink: &Sink, pos: Pos, path: &Path) {
+        self.unwindowed.push((sink.file.clone(), pos, path.clone()));
+    }
+
+    /// A query evaluated per bucket needs the bucket width in its range selectors: without
+    /// `{{window}}` each bucket would see a fixed range that overlaps its neighbours.
+    pub fn check_unwindowed_queries(&mut self) {
+        let Some(at) = &self.prometheus_at else {
+            return;
+        };
+        for (file, pos, path) in std::mem::take(&mut self.unwindowed) {
+            let mut sink = Sink::new(&file);
+            sink.at(
+                pos,
+                &path,
+                format!(
+                    "has no `{}` placeholder: the `prometheus:` data source (at {at}) evaluates it per bucket, so write the range as `[{}]`",
+                    crate::WINDOW_PLACEHOLDER, crate::WINDOW_PLACEHOLDER
+                ),
+            );
+            self.diags.append(&mut sink.diags);
+        }
     }
 
     /// Records `incidents.stakeholder_receiver` (whose value is at `at`), to be checked by

@@ -25,6 +25,10 @@
 //! Incidents: a native document may carry a top-level `incidents:` key (once in the whole
 //! configuration): which firing alerts declare an incident, at what severity, and the
 //! `alertmanager:` receiver that stakeholder updates go through ([`Config::incidents`]).
+//!
+//! Prometheus: a native document may carry a top-level `prometheus:` key (once): the HTTP
+//! API that `source: prometheus` SLIs are evaluated from ([`Config::prometheus`]). With it,
+//! every native Prometheus query must contain `{{window}}` (the bucket width goes there).
 
 mod alerting;
 mod alertmanager;
@@ -36,6 +40,7 @@ mod model;
 mod native;
 mod node;
 mod openslo;
+mod prometheus;
 mod promql;
 mod reader;
 
@@ -44,10 +49,12 @@ use std::path::{Path as FsPath, PathBuf};
 pub use diag::Diagnostic;
 pub use model::{
     AlertCondition, AlertPolicy, AutoDeclare, BudgetingMethod, Config, DataSource, Format,
-    IncidentSettings, Location, MetricSource, NotificationTarget, RawType, ServiceConfig,
-    SliConfig, SliKind, SliQuery, SloConfig, SourceKind, ThresholdOp, Value,
+    IncidentSettings, Location, MetricSource, NotificationTarget, PrometheusAuth, PrometheusSource,
+    QueryScale, RawType, ServiceConfig, SliConfig, SliKind, SliQuery, SloConfig, SourceKind,
+    ThresholdOp, Value,
 };
-pub use promql::WINDOW_PLACEHOLDER;
+pub use prometheus::{DEFAULT_TENANT_HEADER, DEFAULT_TIMEOUT_SECONDS};
+pub use promql::{query_scale, WINDOW_PLACEHOLDER};
 
 use assemble::Builder;
 use diag::{Path, Sink};
@@ -183,6 +190,7 @@ fn finish(mut builder: Builder) -> Result<Config, Vec<Diagnostic>> {
     openslo::resolve(&mut builder);
     builder.resolve_inherited_alerting();
     builder.resolve_stakeholder_receiver();
+    builder.check_unwindowed_queries();
     if builder.diags.is_empty() {
         Ok(std::mem::take(&mut builder.config))
     } else {

@@ -22,6 +22,54 @@ pub struct Config {
     /// The native top-level `incidents:` (at most one in the whole configuration); the
     /// defaults (nothing declared automatically, no stakeholder receiver) when absent.
     pub incidents: IncidentSettings,
+    /// The native top-level `prometheus:` (at most one): the HTTP API that `source:
+    /// prometheus` SLIs are evaluated from. Without it those SLOs read local counters.
+    pub prometheus: Option<PrometheusSource>,
+}
+
+/// The native top-level `prometheus:`: where and how to query a Prometheus-compatible API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusSource {
+    /// The API root without a trailing `/`: `http://prometheus:9090`, or a prefix such as
+    /// `https://mimir.example.com/prometheus`.
+    pub url: String,
+    pub auth: PrometheusAuth,
+    /// Sent in [`PrometheusSource::tenant_header`] on every request (Mimir, Cortex).
+    pub tenant: Option<String>,
+    /// `X-Scope-OrgID` unless configured.
+    pub tenant_header: String,
+    /// Per HTTP request.
+    pub timeout_seconds: i64,
+    /// A bucket whose end is at least this old is not queried again (`None`: two buckets).
+    pub settle_seconds: Option<i64>,
+    pub origin: Location,
+}
+
+/// How nines authenticates to the Prometheus API. Secrets are only ever read from files
+/// (relative paths already resolved against the configuration file's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrometheusAuth {
+    None,
+    /// `Authorization: Bearer <file content, trimmed>`.
+    Bearer {
+        token_file: std::path::PathBuf,
+    },
+    /// `Authorization: Basic ...` with the password from a file (trimmed).
+    Basic {
+        username: String,
+        password_file: std::path::PathBuf,
+    },
+}
+
+/// What a Prometheus SLI query returns for one bucket once `{{window}}` is the bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryScale {
+    /// A per-second rate (`rate`, `irate`: the form Sloth and nines' rule generator use):
+    /// multiplied by the bucket width to give events.
+    PerSecond,
+    /// Already a number of events (`increase`, `sum_over_time`, `count_over_time`, or no
+    /// range function at all).
+    Events,
 }
 
 /// The native top-level `incidents:`.

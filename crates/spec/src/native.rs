@@ -26,6 +26,7 @@ const SECTIONS: &[(&str, Section)] = &[
     ("alerting", default_alerting),
     ("alertmanager", crate::alertmanager::section),
     ("incidents", crate::incidents::section),
+    ("prometheus", crate::prometheus::section),
     ("services", |sink, node, path, _, builder| {
         services(sink, node, path, builder)
     }),
@@ -105,6 +106,11 @@ fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
         let Some(parsed) = slo(sink, item, &slo_path, service_name) else {
             continue;
         };
+        if parsed.config.sli.source == SourceKind::Prometheus {
+            for (pos, path) in unwindowed_queries(item, &slo_path) {
+                builder.unwindowed_query(sink, pos, &path);
+            }
+        }
         if let (Some(index), false) = (index, duplicate) {
             let added = builder.add_slo(
                 sink,
@@ -118,6 +124,33 @@ fn service(sink: &mut Sink, node: &Node, path: &Path, builder: &mut Builder) {
             }
         }
     }
+}
+
+/// The query fields of a Prometheus SLO's `sli` without `{{window}}`, with their paths.
+fn unwindowed_queries(slo: &Node, path: &Path) -> Vec<(Pos, Path)> {
+    let Some(sli) = map_get(slo, "sli") else {
+        return Vec::new();
+    };
+    let sli_path = path.key("sli");
+    QUERY_ALIASES
+        .iter()
+        .flat_map(|(plain, alias)| [*plain, *alias])
+        .filter_map(|key| {
+            let node = map_get(sli, key)?;
+            let text = node.as_str()?;
+            (!text.contains(crate::WINDOW_PLACEHOLDER)).then(|| (node.pos, sli_path.key(key)))
+        })
+        .collect()
+}
+
+fn map_get<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    let Kind::Map(entries) = &node.kind else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
 }
 
 /// The `name` of an SLO mapping, when it is a string.
@@ -498,6 +531,7 @@ fn queries(sink: &mut Sink, f: &Fields<'_>, source: &SourceKind) -> Option<SliQu
             Kind::Str(s) if !s.trim().is_empty() => {
                 let checked = if prometheus {
                     crate::promql::check_query(s)
+                        .and_then(|()| crate::promql::query_scale(s).map(|_| ()))
                 } else {
                     crate::promql::check_selector(s).and_then(|()| {
                         ingest::SeriesSelector::parse(s)

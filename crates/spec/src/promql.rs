@@ -24,6 +24,57 @@ pub(crate) fn check_query(text: &str) -> Result<(), String> {
     parse(&substituted).map(|_| ())
 }
 
+/// Whether a Prometheus SLI query gives a per-second rate or a number of events per bucket,
+/// from the range functions it calls: `rate`/`irate` are per second, `increase`,
+/// `sum_over_time` and `count_over_time` count events; a query with neither is taken as
+/// events. A query mixing both is refused: its good/total ratio would mean nothing.
+pub fn query_scale(text: &str) -> Result<crate::QueryScale, String> {
+    let expr = parse(&text.replace(WINDOW_PLACEHOLDER, CHECK_WINDOW))?;
+    let mut names = Vec::new();
+    functions(&expr, &mut names);
+    let per_second = names.iter().find(|n| matches!(**n, "rate" | "irate"));
+    let events = names
+        .iter()
+        .find(|n| matches!(**n, "increase" | "sum_over_time" | "count_over_time"));
+    match (per_second, events) {
+        (Some(a), Some(b)) => Err(format!(
+            "mixes a per-second `{a}` with a count `{b}`: use one kind of range function"
+        )),
+        (Some(_), None) => Ok(crate::QueryScale::PerSecond),
+        _ => Ok(crate::QueryScale::Events),
+    }
+}
+
+/// The names of every function called in `expr`.
+fn functions(expr: &Expr, out: &mut Vec<&'static str>) {
+    match expr {
+        Expr::Aggregate(a) => {
+            functions(&a.expr, out);
+            if let Some(p) = &a.param {
+                functions(p, out);
+            }
+        }
+        Expr::Unary(u) => functions(&u.expr, out),
+        Expr::Binary(b) => {
+            functions(&b.lhs, out);
+            functions(&b.rhs, out);
+        }
+        Expr::Paren(p) => functions(&p.expr, out),
+        Expr::Subquery(s) => functions(&s.expr, out),
+        Expr::Call(c) => {
+            out.push(c.func.name);
+            for arg in &c.args.args {
+                functions(arg, out);
+            }
+        }
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::Extension(_) => {}
+    }
+}
+
 /// Checks a remote-write SLI selector: a plain PromQL vector selector such as
 /// `http_requests_total{job="checkout",code!~"5.."}`.
 pub(crate) fn check_selector(text: &str) -> Result<(), String> {
@@ -105,6 +156,22 @@ mod tests {
         assert!(check_selector("rate(x[5m])")
             .unwrap_err()
             .ends_with("got a function call"));
+        assert_eq!(
+            query_scale(r#"sum(rate(http_requests_total{code=~"5.."}[{{window}}]))"#),
+            Ok(crate::QueryScale::PerSecond)
+        );
+        assert_eq!(
+            query_scale("sum(increase(x[{{window}}])) or vector(0)"),
+            Ok(crate::QueryScale::Events)
+        );
+        assert_eq!(
+            query_scale("sum by (job) (irate(x[{{window}}])) * 2"),
+            Ok(crate::QueryScale::PerSecond)
+        );
+        assert_eq!(query_scale("x"), Ok(crate::QueryScale::Events));
+        assert!(query_scale("rate(x[{{window}}]) / increase(y[{{window}}])")
+            .unwrap_err()
+            .contains("mixes"));
         assert!(check_selector("x[5m]")
             .unwrap_err()
             .ends_with("got a range selector"));

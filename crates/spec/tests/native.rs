@@ -318,6 +318,6 @@ fn duplicate_services_and_slos_across_files_are_reported() {
 fn unknown_top_level_key() {
     assert_eq!(
         errors("apiVersion: nines/v1\nservice: []\n"),
-        vec!["nines.yaml:2:1: service: unknown field `service`, expected one of `apiVersion`, `alerting`, `alertmanager`, `incidents`, `services`"]
+        vec!["nines.yaml:2:1: service: unknown field `service`, expected one of `apiVersion`, `alerting`, `alertmanager`, `incidents`, `prometheus`, `services`"]
     );
 }
