@@ -3,23 +3,23 @@
 
 -- Series names are stored once; counter rows carry a small integer id instead of the name.
 CREATE TABLE series (
-    id   INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE CHECK (name <> '')
-) STRICT;
+    id   {id},
+    name {text} NOT NULL UNIQUE CHECK (name <> '')
+){strict};
 
 -- One row per series and bucket; WITHOUT ROWID keeps rows clustered by (series, time) for range reads.
 CREATE TABLE counters (
-    series_id    INTEGER NOT NULL REFERENCES series (id),
-    bucket_start INTEGER NOT NULL,
-    good         INTEGER NOT NULL CHECK (good >= 0),
-    total        INTEGER NOT NULL CHECK (total >= good),
+    series_id    {int} NOT NULL REFERENCES series (id),
+    bucket_start {int} NOT NULL,
+    good         {int} NOT NULL CHECK (good >= 0),
+    total        {int} NOT NULL CHECK (total >= good),
     PRIMARY KEY (series_id, bucket_start)
-) STRICT, WITHOUT ROWID;
+){strict_rowless};
 
 -- "offset" and "line" avoid SQL keywords as column names.
 CREATE TABLE file_positions (
-    source      TEXT PRIMARY KEY CHECK (source <> ''),
-    byte_offset INTEGER NOT NULL CHECK (byte_offset >= 0),
-    line_number INTEGER NOT NULL CHECK (line_number >= 0),
-    fingerprint TEXT NOT NULL
-) STRICT;
+    source      {text} PRIMARY KEY CHECK (source <> ''),
+    byte_offset {int} NOT NULL CHECK (byte_offset >= 0),
+    line_number {int} NOT NULL CHECK (line_number >= 0),
+    fingerprint {text} NOT NULL
+){strict};

@@ -3,68 +3,68 @@
 
 -- Upserted by fingerprint on every (re-)send; not audited (Prometheus renews each alert every minute).
 CREATE TABLE alerts (
-    fingerprint   TEXT PRIMARY KEY CHECK (fingerprint <> ''),
-    labels        TEXT NOT NULL,
-    annotations   TEXT NOT NULL,
-    starts_at     INTEGER NOT NULL,
-    ends_at       INTEGER NOT NULL,
-    generator_url TEXT NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    source        TEXT NOT NULL CHECK (source IN ('prometheus', 'nines'))
-) STRICT, WITHOUT ROWID;
+    fingerprint   {text} PRIMARY KEY CHECK (fingerprint <> ''),
+    labels        {text} NOT NULL,
+    annotations   {text} NOT NULL,
+    starts_at     {int} NOT NULL,
+    ends_at       {int} NOT NULL,
+    generator_url {text} NOT NULL,
+    updated_at    {int} NOT NULL,
+    source        {text} NOT NULL CHECK (source IN ('prometheus', 'nines'))
+){strict_rowless};
 
 CREATE INDEX alerts_by_end ON alerts (ends_at);
 
 -- Ids are chosen by the caller. Expired silences stay (history); writes are audited.
 CREATE TABLE silences (
-    id         TEXT PRIMARY KEY CHECK (id <> ''),
-    matchers   TEXT NOT NULL,
-    starts_at  INTEGER NOT NULL,
-    ends_at    INTEGER NOT NULL,
-    created_by TEXT NOT NULL,
-    comment    TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
+    id         {text} PRIMARY KEY CHECK (id <> ''),
+    matchers   {text} NOT NULL,
+    starts_at  {int} NOT NULL,
+    ends_at    {int} NOT NULL,
+    created_by {text} NOT NULL,
+    comment    {text} NOT NULL,
+    updated_at {int} NOT NULL
+){strict_rowless};
 
 -- One acknowledgement per alert; cleared when the alert resolves. Writes are audited.
 CREATE TABLE alert_acks (
-    fingerprint TEXT PRIMARY KEY CHECK (fingerprint <> ''),
-    acked_by    TEXT NOT NULL CHECK (acked_by <> ''),
-    comment     TEXT NOT NULL,
-    at          INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
+    fingerprint {text} PRIMARY KEY CHECK (fingerprint <> ''),
+    acked_by    {text} NOT NULL CHECK (acked_by <> ''),
+    comment     {text} NOT NULL,
+    at          {int} NOT NULL
+){strict_rowless};
 
 CREATE TABLE group_states (
-    receiver   TEXT NOT NULL CHECK (receiver <> ''),
-    group_key  TEXT NOT NULL CHECK (group_key <> ''),
-    state      TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
+    receiver   {text} NOT NULL CHECK (receiver <> ''),
+    group_key  {text} NOT NULL CHECK (group_key <> ''),
+    state      {text} NOT NULL,
+    updated_at {int} NOT NULL,
     PRIMARY KEY (receiver, group_key)
-) STRICT, WITHOUT ROWID;
+){strict_rowless};
 
 -- The outbox: written in the same transaction as the group state change that caused it; the id is
 -- the webhook-id, kept across retries and restarts.
 CREATE TABLE notifications (
-    id              TEXT PRIMARY KEY CHECK (id <> ''),
-    receiver        TEXT NOT NULL CHECK (receiver <> ''),
-    integration     INTEGER NOT NULL CHECK (integration >= 0),
-    group_key       TEXT NOT NULL,
-    payload         TEXT NOT NULL,
-    created_at      INTEGER NOT NULL,
-    next_attempt_at INTEGER NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'gave_up'))
-) STRICT, WITHOUT ROWID;
+    id              {text} PRIMARY KEY CHECK (id <> ''),
+    receiver        {text} NOT NULL CHECK (receiver <> ''),
+    integration     {int} NOT NULL CHECK (integration >= 0),
+    group_key       {text} NOT NULL,
+    payload         {text} NOT NULL,
+    created_at      {int} NOT NULL,
+    next_attempt_at {int} NOT NULL,
+    status          {text} NOT NULL CHECK (status IN ('pending', 'delivered', 'gave_up'))
+){strict_rowless};
 
 CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX notifications_by_created ON notifications (created_at, id);
 
 -- Every attempt, numbered from 1 per notification.
 CREATE TABLE notification_attempts (
-    notification_id TEXT NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
-    n               INTEGER NOT NULL CHECK (n >= 1),
-    at              INTEGER NOT NULL,
-    outcome         TEXT NOT NULL CHECK (outcome IN ('delivered', 'failed', 'gave_up')),
-    reason          TEXT NOT NULL,
-    next_attempt_at INTEGER,
+    notification_id {text} NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
+    n               {int} NOT NULL CHECK (n >= 1),
+    at              {int} NOT NULL,
+    outcome         {text} NOT NULL CHECK (outcome IN ('delivered', 'failed', 'gave_up')),
+    reason          {text} NOT NULL,
+    next_attempt_at {int},
     PRIMARY KEY (notification_id, n)
-) STRICT, WITHOUT ROWID;
+){strict_rowless};

@@ -96,6 +96,12 @@ pub enum StoreError {
     #[error("a notification with id {id:?} is already stored")]
     DuplicateNotification { id: String },
 
+    #[error("the backup target {path} already exists: choose a new file", path = path.display())]
+    BackupTargetExists { path: PathBuf },
+
+    #[error("the throw-away postgresql cluster: {0}")]
+    TestCluster(String),
+
     #[error("{operation}: the disk (or the database's size limit) is full: {source}")]
     DiskFull {
         operation: &'static str,
@@ -127,6 +133,8 @@ impl StoreError {
             StoreError::DuplicateRequest { .. } => "store.duplicate_request",
             StoreError::DiskFull { .. } => "store.disk_full",
             StoreError::DuplicateNotification { .. } => "store.duplicate_notification",
+            StoreError::BackupTargetExists { .. } => "store.backup_target_exists",
+            StoreError::TestCluster(_) => "store.test_cluster",
         }
     }
 
@@ -150,10 +158,11 @@ impl StoreError {
     }
 }
 
-/// SQLITE_FULL (13), or the operating system's "no space left on device".
+/// SQLITE_FULL (13), PostgreSQL's disk_full (SQLSTATE 53100), or the operating system's "no
+/// space left on device".
 fn is_disk_full(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "13"),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "13" || c == "53100"),
         sqlx::Error::Io(io) => io.raw_os_error() == Some(28),
         _ => false,
     }

@@ -1,8 +1,9 @@
 //! Storage for nines.
 //!
 //! [`Store`] is the one storage interface; the rest of the workspace holds an `Arc<dyn Store>` and never sees
-//! SQL. Backends: [`MemoryStore`] (tests) and [`SqliteStore`] (the embedded default). PostgreSQL will be a
-//! second SQL backend behind the same trait, checked by the same [`conformance`] suite.
+//! SQL. Backends: [`MemoryStore`] (tests), [`SqliteStore`] (the embedded default) and [`PgStore`]
+//! (PostgreSQL, shared by several replicas), all checked by the same [`conformance`] suite. [`open`]
+//! picks the backend from a location; [`testing::PgCluster`] starts a throw-away PostgreSQL.
 //!
 //! Counters are additive: a commit adds to what is stored, so any replica may ingest and commits commute.
 //! A batch's counters and file positions are committed together, so a crash can neither double-count nor
@@ -20,8 +21,11 @@ mod control;
 mod error;
 mod incidents;
 mod memory;
+mod migrations;
 mod notifications;
+mod postgres;
 mod sqlite;
+pub mod testing;
 
 pub use audit::{
     audit_key, audit_key_path, compute_mac, new_token_secret, token_sha256, AuditEntry, AuditFault,
@@ -35,14 +39,47 @@ pub use incidents::{
     ToilRecord, MAX_DOC_BYTES, MAX_NAME_CHARS, MAX_TEXT_BYTES, MAX_TOIL_MINUTES, TOIL_SOURCES,
 };
 pub use memory::MemoryStore;
+pub use migrations::{AppliedMigration, MigrationReport};
 pub use notifications::{
     AckRecord, AlertRecord, AlertSource, AttemptOutcome, AttemptRecord, DeliveryStatus,
     GroupStateRecord, Notification, NotificationFilter, OutboxRecord, SilenceRecord,
 };
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// The newest schema version this binary knows. Every backend reports it once opened.
-pub const SCHEMA_VERSION: u32 = sqlite::LATEST_VERSION;
+pub const SCHEMA_VERSION: u32 = migrations::LATEST_VERSION;
+
+/// Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://` URL) rather
+/// than a SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Opens the store at `location`: a `postgres://` / `postgresql://` URL opens [`PgStore`],
+/// anything else is the path of a SQLite file ([`SqliteStore`]). The schema is brought up to
+/// date; a database from a newer nines is refused ([`StoreError::SchemaTooNew`]).
+pub async fn open(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(if is_postgres_url(location) {
+        std::sync::Arc::new(PgStore::open(location).await?)
+    } else {
+        std::sync::Arc::new(SqliteStore::open(std::path::Path::new(location)).await?)
+    })
+}
+
+/// Applies the pending migrations of the store at `location` (as [`open`] would) and reports
+/// what was done; for `nines migrate`. Refuses a database from a newer nines.
+pub async fn migrate(location: &str) -> Result<MigrationReport, StoreError> {
+    if is_postgres_url(location) {
+        let (store, report) = PgStore::open_and_migrate(location).await?;
+        store.close().await?;
+        Ok(report)
+    } else {
+        let (store, report) = SqliteStore::open_and_migrate(std::path::Path::new(location)).await?;
+        store.close().await?;
+        Ok(report)
+    }
+}
 
 /// The most events one bucket may count: the range of a SQL `BIGINT`, shared by every backend.
 pub const MAX_COUNT: u64 = i64::MAX as u64;
@@ -152,6 +189,10 @@ pub trait Store: Send + Sync {
     /// Forgets request ids first seen before `before` (unix seconds); returns how many. A retry
     /// after that counts again, so keep ids longer than any client retries.
     async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Deletes every counter bucket with `bucket_start < bucket_before` (retention); returns how
+    /// many buckets. Positions, trackers and request ids are kept (they have their own pruning).
+    async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError>;
 
     /// Every series with at least one stored bucket, sorted.
     async fn series(&self) -> Result<Vec<String>, StoreError>;

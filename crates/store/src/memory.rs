@@ -219,6 +219,19 @@ impl Store for MemoryStore {
         Ok((before - inner.trackers.len()) as u64)
     }
 
+    async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut pruned = 0;
+        for buckets in inner.counters.values_mut() {
+            let n = buckets.len();
+            buckets.retain(|bucket, _| *bucket >= bucket_before);
+            pruned += (n - buckets.len()) as u64;
+        }
+        // A series without buckets is no longer listed by `series`.
+        inner.counters.retain(|_, buckets| !buckets.is_empty());
+        Ok(pruned)
+    }
+
     async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let n = inner.request_ids.len();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -15,6 +15,9 @@ use crate::incidents::{
     validate_automation, validate_doc, validate_parent, validate_team, validate_timeline,
     validate_toil, validate_update_timeline, with_id,
 };
+use crate::migrations::{
+    now_secs, AppliedMigration, Dialect, MigrationReport, LATEST_VERSION, MIGRATIONS,
+};
 use crate::notifications::{
     validate_ack, validate_alerts, validate_group_states, validate_outbox, validate_silences,
 };
@@ -25,43 +28,6 @@ use crate::{
     IngestBatch, Notification, NotificationFilter, OutboxRecord, SilenceRecord, Store, StoreError,
     TeamRecord, TimelineRecord, ToilRecord, TokenRecord, TokenRole, TrackerSample, GENESIS_MAC,
 };
-
-/// One schema change, kept as plain SQL in `migrations/sqlite/`. Versions start at 1 and never skip.
-struct Migration {
-    version: u32,
-    description: &'static str,
-    sql: &'static str,
-}
-
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "counters and file positions",
-        sql: include_str!("../migrations/sqlite/0001_counters_and_positions.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "api tokens, audit log, alert states, changes",
-        sql: include_str!("../migrations/sqlite/0002_tokens_audit_alert_states_changes.sql"),
-    },
-    Migration {
-        version: 3,
-        description: "counter trackers and ingest request ids",
-        sql: include_str!("../migrations/sqlite/0003_trackers_and_request_ids.sql"),
-    },
-    Migration {
-        version: 4,
-        description: "alerts, silences, acks, group states, notification outbox",
-        sql: include_str!("../migrations/sqlite/0004_notifications.sql"),
-    },
-    Migration {
-        version: 5,
-        description: "incidents, postmortems, timeline, toil, teams, automations",
-        sql: include_str!("../migrations/sqlite/0005_incidents.sql"),
-    },
-];
-
-pub(crate) const LATEST_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// Rows per multi-row upsert: 4 binds each, far below SQLite's 32,766-parameter limit (and PostgreSQL's
 /// 65,535), and big enough that statement overhead is amortised.
@@ -164,6 +130,23 @@ impl SqliteStore {
     /// Opens the database at `path`, creating its directory and the file on first use, and brings the
     /// schema up to date. Refuses a database written by a newer nines.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self::open_and_migrate(path).await?.0)
+    }
+
+    /// [`SqliteStore::open`], also saying which migrations it applied.
+    pub async fn open_and_migrate(path: &Path) -> Result<(Self, MigrationReport), StoreError> {
+        let store = Self::connect(path).await?;
+        match store.migrate().await {
+            Ok(report) => Ok((store, report)),
+            Err(e) => {
+                store.pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the pool without touching the schema.
+    async fn connect(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir)
                 .await
@@ -199,10 +182,6 @@ impl SqliteStore {
             max_pages: AtomicU64::new(0),
             limited: AtomicBool::new(false),
         };
-        if let Err(e) = store.migrate().await {
-            store.pool.close().await;
-            return Err(e);
-        }
         Ok(store)
     }
 
@@ -266,12 +245,34 @@ impl SqliteStore {
         Ok((writer, tx))
     }
 
+    /// Writes a consistent copy of the database to `dest` (a new file) while writers go on:
+    /// `VACUUM INTO` reads one snapshot, so the copy holds every transaction committed before it
+    /// began and none after. Refuses to overwrite anything at `dest`.
+    pub async fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        // VACUUM INTO refuses an existing file too; checking first gives the clearer error.
+        if tokio::fs::symlink_metadata(dest).await.is_ok() {
+            return Err(StoreError::BackupTargetExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        let target = dest.to_str().ok_or(StoreError::InvalidInput {
+            what: "backup path",
+            reason: "it is not valid UTF-8",
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query("backing up the database"))?;
+        Ok(())
+    }
+
     /// Where the database lives.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let _writer = self.write_lock.lock().await;
         let migrate_err = |version| {
             let path = self.path.clone();
@@ -309,11 +310,10 @@ impl SqliteStore {
                 supported: LATEST_VERSION,
             });
         }
-        let applied_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let applied_at = now_secs();
+        let mut applied = Vec::new();
         for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
-            sqlx::raw_sql(m.sql)
+            sqlx::raw_sql(AssertSqlSafe(m.sql(Dialect::Sqlite)))
                 .execute(&mut *tx)
                 .await
                 .map_err(migrate_err(m.version))?;
@@ -326,8 +326,17 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(migrate_err(m.version))?;
+            applied.push(AppliedMigration {
+                version: m.version,
+                description: m.description,
+            });
         }
-        tx.commit().await.map_err(migrate_err(LATEST_VERSION))
+        tx.commit().await.map_err(migrate_err(LATEST_VERSION))?;
+        // `current` is at most LATEST_VERSION here.
+        Ok(MigrationReport::new(
+            u32::try_from(current).unwrap_or(0),
+            applied,
+        ))
     }
 }
 
@@ -845,6 +854,20 @@ impl Store for SqliteStore {
         tx.commit()
             .await
             .map_err(StoreError::query("forgetting counter tracker samples"))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write("pruning counters").await?;
+        let done = sqlx::query("DELETE FROM counters WHERE bucket_start < ?")
+            .bind(bucket_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pruning counters"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pruning counters"))?;
         Ok(done.rows_affected())
     }
 
