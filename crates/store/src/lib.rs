@@ -20,6 +20,7 @@ pub mod conformance;
 mod control;
 mod error;
 mod incidents;
+pub mod leader;
 mod memory;
 mod migrations;
 mod notifications;
@@ -38,6 +39,7 @@ pub use incidents::{
     AutomationRecord, DocFilter, DocKind, DocRecord, DocUpdate, TeamRecord, TimelineRecord,
     ToilRecord, MAX_DOC_BYTES, MAX_NAME_CHARS, MAX_TEXT_BYTES, MAX_TOIL_MINUTES, TOIL_SOURCES,
 };
+pub use leader::{LeaderStatus, Leadership, PgLeadership, SingleProcess};
 pub use memory::MemoryStore;
 pub use migrations::{AppliedMigration, MigrationReport};
 pub use notifications::{
