@@ -112,6 +112,7 @@ macro_rules! conformance_tests {
             invalid_input_is_rejected_whole,
             large_batch,
             series_listing,
+            prune_counters_keeps_recent_buckets,
             concurrent_commits,
             reopen_persists,
             schema_version_is_current,
@@ -710,6 +711,49 @@ pub async fn series_listing(fx: &dyn Fixture) -> Result<(), Failure> {
             "web/avail".to_owned(),
             "web/latency".to_owned(),
         ],
+    )
+}
+
+/// Retention drops buckets older than the cut-off, and nothing else: positions stay, a series
+/// left without buckets is no longer listed, and the pruning persists.
+pub async fn prune_counters_keeps_recent_buckets(fx: &dyn Fixture) -> Result<(), Failure> {
+    let s = fx.open().await?;
+    let mut batch = deltas(vec![
+        delta("old/avail", 0, 1, 1),
+        delta("old/avail", 60, 1, 2),
+        delta("web/avail", 60, 2, 2),
+        delta("web/avail", 120, 3, 4),
+        delta("web/avail", 180, 0, 5),
+    ]);
+    batch.positions = vec![pos("/var/log/web.log", 10, 1, "fp")];
+    s.commit_ingest(&batch).await?;
+    ensure_eq("buckets pruned", s.prune_counters(120).await?, 3)?;
+    ensure_eq("pruned again", s.prune_counters(120).await?, 0)?;
+    ensure_eq("series", s.series().await?, vec!["web/avail".to_owned()])?;
+    s.close().await?;
+    let s = fx.open().await?;
+    let starts: Vec<i64> = s
+        .counts("web/avail", i64::MIN, i64::MAX)
+        .await?
+        .iter()
+        .map(|c| c.bucket_start)
+        .collect();
+    ensure_eq("buckets left", starts, vec![120, 180])?;
+    ensure_eq(
+        "old buckets",
+        s.counts("old/avail", i64::MIN, i64::MAX).await?.len(),
+        0,
+    )?;
+    ensure(s.position("/var/log/web.log").await?.is_some(), || {
+        "pruning counters dropped a file position".into()
+    })?;
+    // New counts for a pruned bucket start from zero.
+    s.commit_ingest(&deltas(vec![delta("old/avail", 0, 1, 1)]))
+        .await?;
+    ensure_eq(
+        "re-counted bucket",
+        s.counts("old/avail", 0, 60).await?.first().map(|c| c.total),
+        Some(1),
     )
 }
 

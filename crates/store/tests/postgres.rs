@@ -297,35 +297,6 @@ async fn the_same_request_id_from_two_replicas_counts_once() -> TestResult {
 }
 
 #[tokio::test]
-async fn prune_counters_drops_old_buckets_only() -> TestResult {
-    let url = database().await?;
-    let store = PgStore::open(&url).await?;
-    let deltas = (0..5)
-        .map(|i| CounterDelta {
-            series: "svc/avail".into(),
-            bucket_start: i * 60,
-            good: 1,
-            total: 1,
-        })
-        .collect();
-    store
-        .commit_ingest(&IngestBatch {
-            deltas,
-            ..IngestBatch::default()
-        })
-        .await?;
-    assert_eq!(store.prune_counters(120).await?, 2);
-    let left: Vec<i64> = store
-        .counts("svc/avail", 0, 1000)
-        .await?
-        .iter()
-        .map(|c| c.bucket_start)
-        .collect();
-    assert_eq!(left, vec![120, 180, 240]);
-    Ok(())
-}
-
-#[tokio::test]
 async fn a_bad_url_is_an_open_error_without_the_password() -> TestResult {
     let e = match PgStore::open("postgres://nines:hunter2@127.0.0.1:1/nines").await {
         Ok(_) => return Err("a store opened on a closed port".into()),

@@ -554,3 +554,81 @@ async fn the_schema_itself_keeps_one_postmortem_per_incident() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn backup_is_a_consistent_copy_taken_while_writers_go_on() -> TestResult {
+    use store::{AuditEntry, AuditKey, CounterDelta, IngestBatch};
+    let dir = tempfile::tempdir()?;
+    let key = AuditKey::from_bytes([5; 32]);
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("nines.db"))
+            .await?
+            .with_audit_key(key.clone()),
+    );
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for i in 0..200_i64 {
+                // Both series move together in one transaction: a torn copy would differ.
+                let batch = IngestBatch {
+                    deltas: ["a/avail", "b/avail"]
+                        .into_iter()
+                        .map(|s| CounterDelta {
+                            series: s.into(),
+                            bucket_start: 60 * (i % 7),
+                            good: 1,
+                            total: 1,
+                        })
+                        .collect(),
+                    ..IngestBatch::default()
+                };
+                store.commit_ingest(&batch).await?;
+                store
+                    .append_audit(&AuditEntry::new(i, "test", "note", ""))
+                    .await?;
+            }
+            Ok::<(), StoreError>(())
+        })
+    };
+    // Wait until some writes are in, so the copy is taken mid-stream.
+    while store.audit_checkpoint().await?.seq < 20 {
+        tokio::task::yield_now().await;
+    }
+    let copy = dir.path().join("backup.db");
+    store.backup_to(&copy).await?;
+    writer.await??;
+
+    let restored = SqliteStore::open(&copy).await?;
+    let total = |counts: Vec<store::BucketCount>| counts.iter().map(|c| c.total).sum::<u64>();
+    let a = total(restored.counts("a/avail", 0, 1000).await?);
+    let b = total(restored.counts("b/avail", 0, 1000).await?);
+    assert_eq!(a, b, "the copy holds half a transaction");
+    assert!((20..=200).contains(&a), "{a} commits in the copy");
+    let report = restored.verify_audit(&key, None).await?;
+    assert!(report.is_clean(), "{report:?}");
+    assert!(report.records >= 20);
+    restored.close().await?;
+
+    // The original kept every write.
+    assert_eq!(total(store.counts("a/avail", 0, 1000).await?), 200);
+    store.close().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn backup_refuses_to_overwrite_a_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&dir.path().join("nines.db")).await?;
+    let target = dir.path().join("taken.db");
+    std::fs::write(&target, b"keep me")?;
+    let e = store
+        .backup_to(&target)
+        .await
+        .err()
+        .ok_or("the backup overwrote a file")?;
+    assert_eq!(e.code(), "store.backup_target_exists");
+    assert!(e.to_string().contains("taken.db"), "{e}");
+    assert_eq!(std::fs::read(&target)?, b"keep me");
+    store.close().await?;
+    Ok(())
+}

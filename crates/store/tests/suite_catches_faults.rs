@@ -96,6 +96,8 @@ enum Fault {
     UpdateMovesCreatedAt,
     /// An update checks the version, lets other tasks run, then writes.
     RacyDocUpdate,
+    /// Retention also drops the bucket at the cut-off.
+    PruneInclusiveCutoff,
 }
 
 type Counters = BTreeMap<(String, i64), (u64, u64)>;
@@ -440,6 +442,17 @@ impl Store for Naive {
             d.trackers
                 .retain(|(s, _), (t, _)| s != stream || *t >= before_ms);
             (n - d.trackers.len()) as u64
+        }))
+    }
+
+    async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
+        Ok(self.with(|d| {
+            let n = d.counters.len();
+            d.counters.retain(|(_, bucket), _| {
+                *bucket > bucket_before
+                    || (*bucket == bucket_before && self.fault != Fault::PruneInclusiveCutoff)
+            });
+            (n - d.counters.len()) as u64
         }))
     }
 
@@ -1547,4 +1560,9 @@ must_fail!(
     racy_doc_update,
     Fault::RacyDocUpdate,
     concurrent_doc_updates_one_wins
+);
+must_fail!(
+    prune_inclusive_cutoff,
+    Fault::PruneInclusiveCutoff,
+    prune_counters_keeps_recent_buckets
 );
