@@ -44,14 +44,45 @@ pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::Store>
     Ok(Arc::new(store))
 }
 
-/// Evaluates one SLO at `at` from its stored counters (the server's function, so the CLI
+/// The configuration's Prometheus API (`prometheus:`), `None` without one.
+pub fn prometheus(
+    config: &spec::Config,
+) -> anyhow::Result<Option<server::prom_source::Prometheus>> {
+    config
+        .prometheus
+        .clone()
+        .map(server::prom_source::Prometheus::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("prometheus: {e}"))
+}
+
+/// Evaluates one SLO at `at` from its stored counters, or from the Prometheus API for a
+/// `source: prometheus` SLO when `prometheus` is given (the server's function, so the CLI
 /// and the API answer alike).
 pub async fn evaluate(
     store: &dyn store::Store,
+    prometheus: Option<&server::prom_source::Prometheus>,
+    config: &spec::Config,
     spec: &SloSpec,
     at: i64,
 ) -> anyhow::Result<SloReport> {
-    Ok(server::evaluator::evaluate_stored(store, spec, at).await?)
+    let slo = config
+        .slo(&spec.key())
+        .with_context(|| format!("no SLO {} in the configuration", spec.key()))?;
+    Ok(server::evaluator::evaluate_stored(store, prometheus, slo, at).await?)
+}
+
+/// Counts of `[from, to)` for one SLO: the store's, or the Prometheus API's for a
+/// `source: prometheus` SLO when the configuration has a `prometheus:` section.
+pub async fn counts(
+    store: &dyn store::Store,
+    config: &spec::Config,
+    slo: &spec::SloConfig,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<Vec<store::BucketCount>> {
+    let prometheus = prometheus(config)?;
+    Ok(server::prom_source::counts(store, prometheus.as_ref(), slo, from, to).await?)
 }
 
 /// Every SLO of the config (optionally one service's), in config order.

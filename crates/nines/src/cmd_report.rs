@@ -56,9 +56,11 @@ fn report(
     let rt = app::runtime()?;
     let reports = rt.block_on(async {
         let store = app::open_store(data_dir).await?;
+        let prometheus = app::prometheus(&config)?;
         let mut reports = Vec::with_capacity(specs.len());
         for spec in specs {
-            reports.push(app::evaluate(store.as_ref(), spec, at).await?);
+            let report = app::evaluate(store.as_ref(), prometheus.as_ref(), &config, spec, at);
+            reports.push(report.await?);
         }
         anyhow::Ok(reports)
     })?;

@@ -6,11 +6,13 @@ mod chart;
 mod cmd_alerts;
 mod cmd_audit;
 mod cmd_backtest;
+mod cmd_backup;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_gate;
 mod cmd_incident;
 mod cmd_ingest;
+mod cmd_migrate;
 mod cmd_postmortem;
 mod cmd_report;
 mod cmd_rules;
@@ -83,6 +85,12 @@ enum Command {
     /// Toil on a server: log it, set team capacities, mark automations, report shares.
     #[command(subcommand)]
     Toil(cmd_toil::Command),
+    /// Copy the embedded store to a file while the server runs (a consistent snapshot).
+    Backup(cmd_backup::BackupArgs),
+    /// Put a backup in place as a data directory's store (stop its server first).
+    Restore(cmd_backup::RestoreArgs),
+    /// Apply pending schema migrations to a store (embedded or PostgreSQL) and say which.
+    Migrate(cmd_migrate::Args),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -115,6 +123,9 @@ fn main() -> ExitCode {
         Command::Incident(command) => cmd_incident::run(command),
         Command::Postmortem(command) => cmd_postmortem::run(command),
         Command::Toil(command) => cmd_toil::run(command),
+        Command::Backup(args) => cmd_backup::backup(args),
+        Command::Restore(args) => cmd_backup::restore(args),
+        Command::Migrate(args) => cmd_migrate::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "nines", &mut std::io::stdout());

@@ -85,13 +85,20 @@ pub async fn evaluate(state: &AppState, entry: &SloEntry, at: i64) -> Result<Slo
         state.metrics.report_cache_hits.inc();
         return Ok(report);
     }
-    let report = crate::evaluator::evaluate_stored(state.store.as_ref(), &entry.config.spec, at)
-        .await
-        .map_err(|e| match e {
-            crate::Error::Store(err) => ApiError::from(err),
-            crate::Error::Task(m) => ApiError::internal("internal.task", m),
-            other => ApiError::unprocessable("slo.evaluation_failed", other.to_string()),
-        })?;
+    let prometheus = crate::prom_source::of_state(state)
+        .map_err(|message| ApiError::unprocessable("slo.evaluation_failed", message))?;
+    let report = crate::evaluator::evaluate_stored(
+        state.store.as_ref(),
+        prometheus.as_deref(),
+        &entry.config,
+        at,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::Error::Store(err) => ApiError::from(err),
+        crate::Error::Task(m) => ApiError::internal("internal.task", m),
+        other => ApiError::unprocessable("slo.evaluation_failed", other.to_string()),
+    })?;
     cache.put(&entry.key, at, generation, version, report.clone());
     Ok(report)
 }

@@ -21,6 +21,8 @@ pub enum Error {
         #[source]
         source: slo::Error,
     },
+    #[error("reading {slo} from prometheus: {message}")]
+    Prometheus { slo: String, message: String },
 }
 
 fn join_diagnostics(diags: &[spec::Diagnostic]) -> String {

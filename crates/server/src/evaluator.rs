@@ -321,19 +321,22 @@ fn slo_alerts(state: &AppState, loaded: &Loaded) -> Vec<notify::Alert> {
     out.into_values().collect()
 }
 
-/// Evaluates one SLO at `at` from its stored counters: what `GET /api/v1/slos` and
-/// `nines report` both answer. The maths runs off the async threads.
+/// Evaluates one SLO at `at` from its stored counters (or its Prometheus queries, see
+/// [`crate::prom_source`]): what `GET /api/v1/slos` and `nines report` both answer.
+/// The maths runs off the async threads.
 pub async fn evaluate_stored(
     store: &dyn store::Store,
-    spec: &slo::SloSpec,
+    prometheus: Option<&crate::prom_source::Prometheus>,
+    config: &spec::SloConfig,
     at: i64,
 ) -> Result<SloReport, crate::Error> {
+    let spec = &config.spec;
     let failed = |source| crate::Error::Evaluate {
         slo: spec.key(),
         source,
     };
     let from = slo::lookback_start(spec, at).map_err(failed)?;
-    let rows = store.counts(&spec.key(), from, at).await?;
+    let rows = crate::prom_source::counts(store, prometheus, config, from, at).await?;
     let spec = spec.clone();
     let work = move || {
         let series = slo::Series::for_slo(
@@ -371,7 +374,7 @@ async fn evaluate_one(state: &AppState, entry: &SloEntry, now: i64) -> Evaluated
     let from = policy
         .as_ref()
         .map_or(lookback, |p| lookback.min(cond_at - p.max_long_window()));
-    let rows = match state.store.counts(&entry.key, from, cond_at).await {
+    let rows = match crate::prom_source::state_counts(state, &entry.config, from, cond_at).await {
         Ok(rows) => rows,
         Err(e) => {
             return Evaluated {

@@ -59,6 +59,7 @@ pub mod loaded;
 pub mod metrics;
 pub mod notifier;
 mod postmortems_api;
+pub mod prom_source;
 pub mod ratelimit;
 pub mod report_cache;
 pub mod reqlog;

@@ -56,6 +56,8 @@ pub struct AppState {
     pub incident_links: std::sync::Mutex<Option<std::collections::BTreeSet<String>>>,
     /// Web UI sessions (login cookie → token).
     pub ui_sessions: crate::ui::session::Sessions,
+    /// The `prometheus:` API `source: prometheus` SLOs are read from, with its bucket caches.
+    pub prometheus: crate::prom_source::Sources,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             started_at: crate::now(),
             incident_links: std::sync::Mutex::new(None),
             ui_sessions: crate::ui::session::Sessions::default(),
+            prometheus: crate::prom_source::Sources::default(),
         }
     }
 
