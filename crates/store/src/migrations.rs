@@ -157,9 +157,18 @@ mod tests {
     }
 
     #[test]
-    fn sqlite_expansion_of_version_1_is_the_sql_earlier_releases_ran() {
-        // The fixture is the file as it was before migrations were shared between backends.
-        let old = include_str!("../tests/fixtures/sqlite_v1_schema.sql");
-        assert_eq!(MIGRATIONS[0].sql(Dialect::Sqlite), old);
+    fn sqlite_expansion_is_the_sql_earlier_releases_ran() {
+        // The files as they were before migrations were shared between backends.
+        let old = [
+            include_str!("../tests/fixtures/sqlite_before_shared_migrations/0001_counters_and_positions.sql"),
+            include_str!("../tests/fixtures/sqlite_before_shared_migrations/0002_tokens_audit_alert_states_changes.sql"),
+            include_str!("../tests/fixtures/sqlite_before_shared_migrations/0003_trackers_and_request_ids.sql"),
+            include_str!("../tests/fixtures/sqlite_before_shared_migrations/0004_notifications.sql"),
+            include_str!("../tests/fixtures/sqlite_before_shared_migrations/0005_incidents.sql"),
+        ];
+        assert_eq!(old.len(), MIGRATIONS.len());
+        for (m, old) in MIGRATIONS.iter().zip(old) {
+            assert_eq!(m.sql(Dialect::Sqlite), old, "migration {}", m.version);
+        }
     }
 }

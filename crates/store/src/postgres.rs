@@ -161,6 +161,21 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// A read-only transaction that sees one snapshot throughout (READ COMMITTED, PostgreSQL's
+    /// default, takes a new one per statement).
+    async fn begin_snapshot(&self, operation: &'static str) -> Result<Tx, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query(operation))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query(operation))?;
+        Ok(tx)
+    }
+
     /// Starts a control-plane write (audited): the same as any locked write.
     async fn begin_control(&self, operation: &'static str) -> Result<Tx, StoreError> {
         self.begin_write(operation).await
@@ -766,43 +781,31 @@ impl Store for PgStore {
         stream: &str,
         before_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self
-            .begin_write("forgetting counter tracker samples")
-            .await?;
+        // Deletes of data only ingestion writes need no lock: one statement is atomic, and
+        // holding the write lock through a large delete would stall every audited write.
         let done =
             sqlx::query("DELETE FROM counter_trackers WHERE stream = $1 AND timestamp_ms < $2")
                 .bind(stream)
                 .bind(before_ms)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await
                 .map_err(StoreError::query("forgetting counter tracker samples"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::query("forgetting counter tracker samples"))?;
         Ok(done.rows_affected())
     }
 
     async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write("pruning counters").await?;
         let done = sqlx::query("DELETE FROM counters WHERE bucket_start < $1")
             .bind(bucket_before)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("pruning counters"))?;
-        tx.commit()
+            .execute(&self.pool)
             .await
             .map_err(StoreError::query("pruning counters"))?;
         Ok(done.rows_affected())
     }
 
     async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write("pruning request ids").await?;
         let done = sqlx::query("DELETE FROM ingest_requests WHERE first_seen < $1")
             .bind(before)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("pruning request ids"))?;
-        tx.commit()
+            .execute(&self.pool)
             .await
             .map_err(StoreError::query("pruning request ids"))?;
         Ok(done.rows_affected())
@@ -857,7 +860,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        // Waits for queries in flight, then closes every connection (the last one checkpoints the WAL).
+        // Waits for queries in flight, then closes every connection.
         self.pool.close().await;
         Ok(())
     }
@@ -1389,11 +1392,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
         // One read transaction: the deliveries and their attempts come from the same snapshot.
-        let mut read = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("reading due notifications"))?;
+        let mut read = self.begin_snapshot("reading due notifications").await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
              WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -1453,11 +1452,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
         // One read transaction: the deliveries and their attempts come from the same snapshot.
-        let mut read = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::query("reading notifications"))?;
+        let mut read = self.begin_snapshot("reading notifications").await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications \
              WHERE ($1 IS NULL OR receiver = $1) AND ($2 IS NULL OR group_key = $2) \

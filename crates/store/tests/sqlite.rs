@@ -234,9 +234,11 @@ async fn a_version_1_database_is_migrated_and_keeps_its_data() -> TestResult {
         )
         .execute(&mut conn)
         .await?;
-        sqlx::raw_sql(include_str!("fixtures/sqlite_v1_schema.sql"))
-            .execute(&mut conn)
-            .await?;
+        sqlx::raw_sql(include_str!(
+            "fixtures/sqlite_before_shared_migrations/0001_counters_and_positions.sql"
+        ))
+        .execute(&mut conn)
+        .await?;
         sqlx::raw_sql(
             "INSERT INTO schema_migrations VALUES (1, 'counters and file positions', 0); \
              INSERT INTO series (id, name) VALUES (1, 'old/avail'); \
