@@ -15,8 +15,9 @@ use std::process::ExitCode;
 #[derive(clap::Args, Clone)]
 #[group(required = true, multiple = false)]
 pub struct LocationArgs {
-    /// PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB). Prefer --store-file: arguments and
-    /// the environment are visible to other processes.
+    /// The store: a PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB) or a SQLite file. Prefer
+    /// --store-file for a URL with a password: arguments and the environment are visible to
+    /// other processes.
     #[arg(long, value_name = "URL", env = "NINES_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// A file holding the store's URL (e.g. a mounted Kubernetes Secret or a systemd
@@ -37,14 +38,14 @@ pub enum Location {
 impl LocationArgs {
     pub fn resolve(&self) -> anyhow::Result<Location> {
         if let Some(url) = &self.store {
-            return Ok(Location::Postgres(url.trim().to_string()));
+            return Ok(Location::parse(url.trim()));
         }
         if let Some(path) = &self.store_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the store URL from {}", path.display()))?;
             let url = text.trim();
             anyhow::ensure!(!url.is_empty(), "{} is empty", path.display());
-            return Ok(Location::Postgres(url.to_string()));
+            return Ok(Location::parse(url));
         }
         match &self.data_dir {
             Some(dir) => Ok(Location::Sqlite(dir.join("nines.db"))),
@@ -54,17 +55,20 @@ impl LocationArgs {
 }
 
 impl Location {
+    /// A `--store` value: a PostgreSQL URL, else the path of a SQLite file (as `nines serve`
+    /// reads it).
+    fn parse(location: &str) -> Location {
+        if store::is_postgres_url(location) {
+            Location::Postgres(location.to_string())
+        } else {
+            Location::Sqlite(PathBuf::from(location))
+        }
+    }
+
     /// What `store::open` / `store::migrate` take.
     fn as_store_location(&self) -> anyhow::Result<String> {
         match self {
-            Location::Postgres(url) => {
-                anyhow::ensure!(
-                    store::is_postgres_url(url),
-                    "the store URL must start with postgres:// or postgresql://, not {}",
-                    redact(url)
-                );
-                Ok(url.clone())
-            }
+            Location::Postgres(url) => Ok(url.clone()),
             Location::Sqlite(path) => path
                 .to_str()
                 .map(str::to_string)
@@ -115,11 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let location = args.location.resolve()?;
     if let Location::Sqlite(path) = &location {
         // A typo in --data-dir should not create an empty store somewhere.
-        anyhow::ensure!(
-            path.parent().is_some_and(Path::is_dir),
-            "{} is not a directory",
-            path.parent().unwrap_or(path).display()
-        );
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
     }
     let target = location.as_store_location()?;
     let shown = location.display();

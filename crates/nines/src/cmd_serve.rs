@@ -76,6 +76,14 @@ pub struct Args {
     /// Evaluator tick, e.g. 30s [default: half the smallest bucket].
     #[arg(long, value_parser = parse_duration)]
     eval_interval: Option<Duration>,
+    /// Delete counter buckets older than this, hourly; at least the longest SLO window plus
+    /// its longest alert window or a day (a shorter one is refused at start).
+    #[arg(long, value_parser = parse_duration, default_value = "400d", value_name = "AGE")]
+    retention_counters: Duration,
+    /// Delete delivered and given-up notifications (with their attempts) older than this,
+    /// hourly; pending ones are kept.
+    #[arg(long, value_parser = parse_duration, default_value = "30d", value_name = "AGE")]
+    retention_notifications: Duration,
     /// Requests per caller (token, or client address without one) to read, respond and admin
     /// routes: `50/s`, `3000/m`, `50/s,burst=100` (burst defaults to twice the rate per
     /// second), or `off` [default: 1000/s,burst=2000].
@@ -162,6 +170,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     settings.max_log_body = args.max_log_body_bytes;
     settings.request_timeout = args.request_timeout;
     settings.eval_interval = args.eval_interval;
+    settings.retention = server::retention::Retention {
+        counters: args.retention_counters,
+        notifications: args.retention_notifications,
+    };
     if let Some(RateLimitArg(limit)) = args.rate_limit {
         settings.rate_limit = limit;
     }

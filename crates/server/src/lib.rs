@@ -63,6 +63,7 @@ pub mod prom_source;
 pub mod ratelimit;
 pub mod report_cache;
 pub mod reqlog;
+pub mod retention;
 pub mod routes;
 pub mod stakeholder;
 pub mod state;
@@ -141,6 +142,8 @@ pub struct Settings {
     pub max_remote_write_body: usize,
     /// Requests taking longer get 503 `request.timeout` (default 30 s).
     pub request_timeout: Duration,
+    /// How long counters and finished notifications are kept ([`retention`]).
+    pub retention: retention::Retention,
     /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
     pub reload_on_sighup: bool,
     /// Checks every request but the open ones (default: [`auth::StoreTokens`]).
@@ -171,6 +174,7 @@ impl Settings {
             max_log_body: 16 << 20,
             max_remote_write_body: 16 << 20,
             request_timeout: Duration::from_secs(30),
+            retention: retention::Retention::DEFAULT,
             reload_on_sighup: false,
             authorizer: Arc::new(auth::StoreTokens),
             audit_key: None,
@@ -194,6 +198,7 @@ pub async fn run(
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(Error::Config)?;
+    retention::check(&settings.retention, &loaded).map_err(Error::Config)?;
     let (store, owned_store): (Arc<dyn store::Store>, bool) = match settings.store.clone() {
         Some(store) => (store, false),
         None => {
@@ -242,6 +247,7 @@ pub async fn run(
         }
     });
     let notifier = tokio::spawn(notifier::run(state.clone(), stop_rx.clone()));
+    let retention = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
     let deliverer = tokio::spawn({
         let state = state.clone();
         let config_state = state.clone();
@@ -279,6 +285,9 @@ pub async fn run(
         if let Err(e) = task.await {
             return Err(Error::Task(e.to_string()));
         }
+    }
+    if let Err(e) = retention.await {
+        return Err(Error::Task(e.to_string()));
     }
     if let Some(task) = sighup {
         task.abort();

@@ -14,6 +14,12 @@ pub struct HttpLabels {
     pub status: String,
 }
 
+/// What retention deleted from: `counters` or `notifications`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub table: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
@@ -50,6 +56,10 @@ pub struct Metrics {
     pub commits: Family<OutcomeLabels, Counter>,
     pub commit_duration: Histogram,
     pub commit_group_size: Histogram,
+    /// Rows deleted by retention ([`crate::retention`]), by table.
+    pub retention_pruned: Family<TableLabels, Counter>,
+    /// Retention runs by outcome.
+    pub retention_runs: Family<OutcomeLabels, Counter>,
     pub evaluations: Family<OutcomeLabels, Counter>,
     pub evaluation_duration: Histogram,
     pub config_reloads: Family<OutcomeLabels, Counter>,
@@ -82,6 +92,18 @@ impl Metrics {
             "http_rate_limited",
             "Requests refused with 429 because the caller's rate limit was reached, by budget",
             rate_limited.clone(),
+        );
+        let retention_pruned = Family::<TableLabels, Counter>::default();
+        registry.register(
+            "retention_pruned_rows",
+            "Rows deleted because they were older than the retention, by table",
+            retention_pruned.clone(),
+        );
+        let retention_runs = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "retention_runs",
+            "Retention runs (hourly, on the leader) by outcome",
+            retention_runs.clone(),
         );
         let ingest_records = Family::<EndpointLabels, Counter>::default();
         let ingest_rejected = Family::<EndpointLabels, Counter>::default();
@@ -182,6 +204,8 @@ impl Metrics {
             http_requests,
             http_duration,
             rate_limited,
+            retention_pruned,
+            retention_runs,
             ingest_records,
             ingest_rejected,
             commits,

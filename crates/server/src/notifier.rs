@@ -31,9 +31,9 @@ use tokio::sync::{watch, Mutex, Notify};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How long resolved alerts, idle group states and finished deliveries are kept.
+/// How long resolved alerts and idle group states are kept. Finished deliveries are kept as
+/// long as `--retention-notifications` says ([`crate::retention`] prunes them).
 const RESOLVED_RETENTION: SignedDuration = SignedDuration::from_secs(3600);
-const OUTBOX_RETENTION: SignedDuration = SignedDuration::from_secs(7 * 24 * 3600);
 /// nines' own SLO alerts are leases too: renewed every evaluation round, resolved at once
 /// when the tier stops firing, and left to expire if nines stops evaluating.
 const SLO_ALERT_LEASE: SignedDuration = SignedDuration::from_secs(300);
@@ -790,7 +790,7 @@ impl Notifier {
         Ok(enqueued)
     }
 
-    /// Hourly: drops resolved alerts, idle group states and old deliveries.
+    /// Hourly: drops resolved alerts and idle group states.
     async fn prune(&self, inner: &mut Inner, store: &dyn store::Store, now: Timestamp) {
         if inner
             .last_prune
@@ -815,10 +815,6 @@ impl Notifier {
         inner.flaps.retain(|fp, _| inner.alerts.contains_key(fp));
         if let Err(e) = store.prune_group_states(cut).await {
             eprintln!("nines serve: pruning group states failed: {e}");
-        }
-        let outbox_cut = now.checked_sub(OUTBOX_RETENTION).unwrap_or(now).as_second();
-        if let Err(e) = store.prune_notifications(outbox_cut).await {
-            eprintln!("nines serve: pruning delivered notifications failed: {e}");
         }
     }
 }
