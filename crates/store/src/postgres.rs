@@ -49,6 +49,10 @@ const MAX_CONNECTIONS: u32 = 8;
 /// How long a query waits for a pooled connection before failing (the server answers 503).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a session may sit idle inside a transaction before the server ends it. nines never
+/// waits on anything else mid-transaction, so only a stopped or cut-off process gets near it.
+const IDLE_IN_TRANSACTION: &str = "60s";
+
 /// Series keys are 64-bit hashes; PostgreSQL integers are signed. The bits are kept as they are.
 fn key_to_i64(key: u64) -> i64 {
     i64::from_ne_bytes(key.to_ne_bytes())
@@ -100,7 +104,13 @@ impl PgStore {
             path: PathBuf::from(&location),
             source,
         };
-        let options: PgConnectOptions = url.parse().map_err(open_err)?;
+        let mut options: PgConnectOptions = url.parse().map_err(open_err)?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("nines");
+        }
+        // A replica stopped inside a transaction (paused, partitioned) would hold the write lock
+        // for good; the server ends such a session and so frees the lock for the others.
+        options = options.options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -308,3 +308,19 @@ async fn a_bad_url_is_an_open_error_without_the_password() -> TestResult {
     assert!(message.contains("127.0.0.1:1"), "{message}");
     Ok(())
 }
+
+#[tokio::test]
+async fn sessions_carry_the_application_name_and_the_idle_transaction_timeout() -> TestResult {
+    let url = database().await?;
+    let store = PgStore::open(&url).await?;
+    let mut conn = store.pool().acquire().await?;
+    let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&mut *conn)
+        .await?;
+    assert_eq!(timeout, "1min");
+    let name: String = sqlx::query_scalar("SHOW application_name")
+        .fetch_one(&mut *conn)
+        .await?;
+    assert_eq!(name, "nines");
+    Ok(())
+}
