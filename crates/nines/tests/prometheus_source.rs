@@ -246,6 +246,97 @@ services:
     Ok(path)
 }
 
+/// `query_range` requests Prometheus has answered (its own counter).
+async fn range_requests(client: &reqwest::Client, base: &str) -> anyhow::Result<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("prometheus_http_requests_total{")
+                && l.contains(r#"handler="/api/v1/query_range""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// The source itself against the real Prometheus (before `nines serve` adds its own
+/// queries): a cold 30-day evaluation asks 5 chunks per query, a minute later only the
+/// unsettled tail is asked; every bucket is within the extrapolation bound of the samples.
+async fn cache_and_chunks(
+    client: &reqwest::Client,
+    base: &str,
+    data: &Data,
+    end: i64,
+) -> anyhow::Result<()> {
+    let text = format!(
+        "apiVersion: nines/v1\nprometheus: {{ url: '{base}' }}\nservices:\n  - name: api\n    slos:\n      - name: a\n        sli: {{ kind: availability, source: prometheus, total: 'sum(rate(http_requests_total[{{{{window}}}}]))', bad: 'sum(rate(http_requests_total{{code=\"500\"}}[{{{{window}}}}]))' }}\n        objective: 99\n        window: 30d\n"
+    );
+    let config = spec::load_str("direct.yaml", &text).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let slo = config
+        .slo("api/a")
+        .ok_or_else(|| anyhow::anyhow!("no SLO"))?;
+    let settings = config
+        .prometheus
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no source"))?;
+    let prom = server::prom_source::Prometheus::new(settings).map_err(anyhow::Error::msg)?;
+    let queries =
+        server::prom_source::SliQueries::of(slo).ok_or_else(|| anyhow::anyhow!("no queries"))?;
+    let from = end - 30 * 86_400;
+    let before = range_requests(client, base).await?;
+    let started = Instant::now();
+    let rows = prom
+        .counts(&slo.spec, &queries, from, end, end + 3600)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let cold = started.elapsed();
+    let after_cold = range_requests(client, base).await?;
+    let started = Instant::now();
+    let warm_rows = prom
+        .counts(&slo.spec, &queries, from + 60, end + 60, end + 3660)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let warm = started.elapsed();
+    let after_warm = range_requests(client, base).await?;
+    eprintln!(
+        "30 days of 1-minute buckets from Prometheus: cold {cold:?} ({} query_range requests), warm {warm:?} ({})",
+        after_cold - before,
+        after_warm - after_cold
+    );
+    assert_eq!(
+        after_cold - before,
+        10.0,
+        "2 queries x 5 chunks of <= 10,000 points"
+    );
+    assert_eq!(
+        after_warm - after_cold,
+        2.0,
+        "only the new bucket, once per query"
+    );
+    assert_eq!(
+        rows.len(),
+        warm_rows.len(),
+        "six hours of buckets either way"
+    );
+    // Per bucket: within one interval's increment plus rounding of the samples' events.
+    for row in &rows {
+        let (good, bad) = data.events(row.bucket_start, row.bucket_start + 60);
+        let (g, t) = (row.good as f64, row.total as f64);
+        assert!(
+            (t - good - bad).abs() <= TOTAL_TOLERANCE && (t - g - bad).abs() <= BAD_TOLERANCE,
+            "bucket {}: nines {g}/{t}, samples {good}/{}",
+            row.bucket_start,
+            good + bad
+        );
+    }
+    Ok(())
+}
+
 fn close(name: &str, value: f64, (low, high): (f64, f64)) {
     assert!(
         value >= low - 1e-9 && value <= high + 1e-9,
@@ -262,6 +353,8 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
     let (_prometheus, prom_url) = start_prometheus(dir.path(), &data)?;
     let client = reqwest::Client::new();
     wait_for_data(&client, &prom_url, end).await?;
+
+    cache_and_chunks(&client, &prom_url, &data, end).await?;
 
     let config = write_config(dir.path(), &prom_url)?;
     let data_dir = dir.path().join("data");
