@@ -549,3 +549,27 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
     assert!(paged, "no page during the outage: {result:#}");
     Ok(())
 }
+
+/// `examples/prometheus-source.yaml` is a valid configuration whose two SLOs read the API,
+/// one written with `rate()` (per second), one with `increase()` (events).
+#[test]
+fn the_example_is_valid() -> anyhow::Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/prometheus-source.yaml");
+    let config = spec::load_files(&[path]).map_err(|d| anyhow::anyhow!("{d:?}"))?;
+    let source = config
+        .prometheus
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no prometheus:"))?;
+    assert_eq!(source.timeout_seconds, 30);
+    let scales: Vec<spec::QueryScale> = config
+        .slos()
+        .filter_map(server::prom_source::SliQueries::of)
+        .map(|q| spec::query_scale(&q.total))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        scales,
+        [spec::QueryScale::PerSecond, spec::QueryScale::Events]
+    );
+    Ok(())
+}
