@@ -529,14 +529,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether this process may start a send now (it leads; see `crate::leader`).
+pub type MaySend = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Sends what is due until `stop` turns true (or its sender is dropped). Store errors are
 /// logged and tried again next round. Sends still running at stop are abandoned: they stay
 /// pending in the store and go out again after a restart, with the same id. While `config`
-/// gives nothing, deliveries wait (a missing config is not a removed receiver).
+/// gives nothing, deliveries wait (a missing config is not a removed receiver). While
+/// `may_send` says no (another replica leads), nothing new is started: sends already
+/// running finish and record their outcome, queued ones are given back.
 pub async fn run(
     deliverer: Arc<Deliverer>,
     store: Arc<dyn Store>,
     config: Arc<dyn Fn() -> Option<Arc<AlertmanagerConfig>> + Send + Sync>,
+    may_send: MaySend,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
@@ -548,8 +554,10 @@ pub async fn run(
         while tasks.try_join_next().is_some() {}
         store_unrecorded(&deliverer, store.as_ref()).await;
         let started = match config() {
-            Some(cfg) => dispatch(&deliverer, &store, &cfg, &slots, &mut tasks).await,
-            None => 0,
+            Some(cfg) if may_send() => {
+                dispatch(&deliverer, &store, &cfg, &slots, &may_send, &mut tasks).await
+            }
+            _ => 0,
         };
         // A full batch means more may be due: go again at once.
         if started >= BATCH {
@@ -575,6 +583,7 @@ async fn dispatch(
     store: &Arc<dyn Store>,
     config: &Arc<AlertmanagerConfig>,
     slots: &Arc<Semaphore>,
+    may_send: &MaySend,
     tasks: &mut JoinSet<()>,
 ) -> usize {
     // In-flight ones are listed again while pending: ask for that many more.
@@ -596,17 +605,24 @@ async fn dispatch(
             continue;
         }
         started += 1;
-        let (deliverer, store, config, slots) = (
+        let (deliverer, store, config, slots, may_send) = (
             Arc::clone(deliverer),
             Arc::clone(store),
             Arc::clone(config),
             Arc::clone(slots),
+            Arc::clone(may_send),
         );
         tasks.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {
                 deliverer.unclaim(&n.record.id);
                 return;
             };
+            // Leadership may have ended while this waited for a slot: the new leader sends
+            // it (with the same id).
+            if !may_send() {
+                deliverer.unclaim(&n.record.id);
+                return;
+            }
             let sent = send(deliverer.client(), &config, &n, Timestamp::now()).await;
             let attempt = attempt_record(&deliverer.policy, &n, &sent, Timestamp::now());
             record(&deliverer, store.as_ref(), &n.record.id, attempt).await;

@@ -51,8 +51,13 @@ pub struct EvalState {
     pub history: VecDeque<AlertEvent>,
     /// Completed evaluation rounds.
     pub rounds: u64,
-    /// Saved alert states not yet applied (loaded before the first round), by SLO key.
+    /// Saved alert states not yet applied (loaded before a round that rebuilds the state
+    /// machines), by SLO key.
     restored: HashMap<String, Vec<store::AlertStateRecord>>,
+    /// The leadership epoch whose state machines are in memory and stepped; `None` while
+    /// following (the machines are rebuilt from the store every round, to show the leader's
+    /// states) and before the first round.
+    stepped_epoch: Option<u64>,
     /// When idempotency keys were last pruned.
     pruned_at: Option<Instant>,
 }
@@ -80,10 +85,13 @@ fn restore(machine: &mut AlertStateMachine, saved: &[store::AlertStateRecord]) {
     }
 }
 
-/// Loads the saved alert states once, before the first round.
-async fn load_saved_states(state: &AppState) {
-    if state.eval_read().rounds > 0 || !state.persists_control() {
-        return;
+/// Loads the saved alert states for the state machines to be rebuilt from: before the first
+/// round, on every round of a follower (the leader saves them), and on the first round after
+/// gaining leadership. False when the store could not be read.
+async fn load_saved_states(state: &AppState) -> bool {
+    if !state.persists_control() {
+        state.eval_write().restored.clear();
+        return true;
     }
     match state.store.alert_states().await {
         Ok(records) => {
@@ -92,8 +100,12 @@ async fn load_saved_states(state: &AppState) {
                 by_slo.entry(r.slo.clone()).or_default().push(r);
             }
             state.eval_write().restored = by_slo;
+            true
         }
-        Err(e) => eprintln!("nines serve: could not load saved alert states: {e}"),
+        Err(e) => {
+            eprintln!("nines serve: could not load saved alert states: {e}");
+            false
+        }
     }
 }
 
@@ -149,11 +161,22 @@ struct Evaluated {
     conditions: Vec<bool>,
 }
 
-/// Evaluates every SLO once at the current time.
+/// Evaluates every SLO once at the current time. Reports are computed on every replica;
+/// the alert state machines are stepped, saved and handed to the notifier by the leader
+/// only. A follower rebuilds them from the saved states each round (so its API shows the
+/// leader's alerts), and so does a replica on its first round as leader: it continues from
+/// what the previous leader saved instead of starting every tier afresh.
 pub async fn evaluate_all(state: &AppState) {
     let started = Instant::now();
-    load_saved_states(state).await;
-    prune_request_ids(state).await;
+    let leading = state.leader.leading();
+    let rebuild = leading.is_none() || state.eval_read().stepped_epoch != leading;
+    // A new leader that cannot read the saved states does not step this round: fresh state
+    // machines would fire (and notify) everything again.
+    let reloaded = rebuild && load_saved_states(state).await;
+    let step = leading.is_some() && (!rebuild || reloaded);
+    if step {
+        prune_request_ids(state).await;
+    }
     let loaded = state.config();
     let now = crate::eval_now();
     let mut results = Vec::with_capacity(loaded.slos.len());
@@ -171,6 +194,11 @@ pub async fn evaluate_all(state: &AppState) {
         let mut guard = state.eval_write();
         let eval = &mut *guard;
         eval.slos.retain(|key, _| loaded.by_key.contains_key(key));
+        if reloaded {
+            for runtime in eval.slos.values_mut() {
+                runtime.alerts = None;
+            }
+        }
         let mut firing = 0i64;
         for (entry, result) in loaded.slos.iter().zip(results) {
             let runtime = eval.slos.entry(entry.key.clone()).or_default();
@@ -207,7 +235,11 @@ pub async fn evaluate_all(state: &AppState) {
             }
             let mut events = Vec::new();
             if let Some(alerts) = runtime.alerts.as_mut() {
-                let transitions = alerts.machine.step(now, &result.conditions);
+                let transitions = if step {
+                    alerts.machine.step(now, &result.conditions)
+                } else {
+                    Vec::new()
+                };
                 alerts.conditions = result.conditions;
                 for t in transitions {
                     persist.push(store::AlertStateRecord {
@@ -239,9 +271,16 @@ pub async fn evaluate_all(state: &AppState) {
             }
         }
         eval.rounds += 1;
+        if step {
+            eval.stepped_epoch = leading;
+        } else if leading.is_none() {
+            eval.stepped_epoch = None;
+        }
         (persist, firing)
     };
-    if !persist.is_empty() && state.persists_control() {
+    // Asked again before each write: leadership may have ended during the round.
+    let still_leading = || step && state.leader.leading() == leading;
+    if !persist.is_empty() && state.persists_control() && still_leading() {
         let mut audit = store::AuditEntry::new(now, "evaluator", "alert.transition", "alerts");
         audit.details = serde_json::json!({ "transitions": persist.len() });
         let saved = state.store.save_alert_states(&persist, &audit).await;
@@ -252,16 +291,18 @@ pub async fn evaluate_all(state: &AppState) {
             .inc();
     }
     state.metrics.alerts_firing.set(firing);
-    let slo_alerts = slo_alerts(state, &loaded);
-    if let Err(e) = state
-        .notifier
-        .sync_slo_alerts(state.store.as_ref(), slo_alerts, jiff::Timestamp::now())
-        .await
-    {
-        eprintln!(
-            "nines serve: handing SLO alerts to the notifier failed: {}",
-            e.message
-        );
+    if still_leading() {
+        let slo_alerts = slo_alerts(state, &loaded);
+        if let Err(e) = state
+            .notifier
+            .sync_slo_alerts(state.store.as_ref(), slo_alerts, jiff::Timestamp::now())
+            .await
+        {
+            eprintln!(
+                "nines serve: handing SLO alerts to the notifier failed: {}",
+                e.message
+            );
+        }
     }
     state
         .metrics

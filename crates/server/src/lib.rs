@@ -55,6 +55,7 @@ pub mod evaluator;
 mod http;
 mod incidents_api;
 mod ingest_api;
+pub mod leader;
 pub mod loaded;
 pub mod metrics;
 pub mod notifier;
@@ -161,6 +162,14 @@ pub struct Settings {
     /// The URL people reach this server at: `externalURL` in webhook payloads, links in
     /// messages (default empty).
     pub external_url: String,
+    /// Who leads when several replicas share the store: only the leader evaluates alerts and
+    /// notifies (default [`store::SingleProcess`]: this process, always).
+    pub leadership: Arc<dyn store::Leadership>,
+    /// This replica's name in `/metrics` and logs (default `HOST-PID`).
+    pub replica_id: String,
+    /// How often the election is asked; a follower takes over within this once the lock is
+    /// free (default [`leader::DEFAULT_TICK`], at most the evaluation interval).
+    pub leader_tick: Duration,
 }
 
 impl Settings {
@@ -181,6 +190,9 @@ impl Settings {
             rate_limit: Some(ratelimit::RateLimit::DEFAULT),
             ingest_rate_limit: Some(ratelimit::RateLimit::DEFAULT_INGEST),
             external_url: String::new(),
+            leadership: Arc::new(store::SingleProcess),
+            replica_id: leader::default_replica_id(),
+            leader_tick: leader::DEFAULT_TICK,
         }
     }
 }
@@ -235,6 +247,20 @@ pub async fn run(
     ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The election runs first: with a single process the first evaluation already leads.
+    let leader_tick = state.settings.leader_tick.min(
+        state
+            .settings
+            .eval_interval
+            .unwrap_or_else(|| evaluator::default_interval(&state.config())),
+    );
+    let elector = tokio::spawn(leader::run(
+        state.clone(),
+        state.settings.leadership.clone(),
+        leader_tick,
+        stop_rx.clone(),
+    ));
+    leader::first_answer(&state, leader_tick).await;
     let evaluator = tokio::spawn({
         let state = state.clone();
         let stop = stop_rx.clone();
@@ -251,10 +277,12 @@ pub async fn run(
     let deliverer = tokio::spawn({
         let state = state.clone();
         let config_state = state.clone();
+        let leader_state = state.clone();
         deliver::run(
             state.deliverer.clone(),
             state.store.clone(),
             Arc::new(move || config_state.config().alertmanager.clone()),
+            Arc::new(move || leader_state.leader.is_leader()),
             stop_rx.clone(),
         )
     });
@@ -281,7 +309,8 @@ pub async fn run(
     // One shutdown path: background tasks, then the queued commits, then the store.
     state.set_ready(false);
     let _ = stop_tx.send(true);
-    for task in [evaluator, notifier, deliverer] {
+    // The election last: the lock is given up once nothing evaluates or sends any more.
+    for task in [evaluator, notifier, deliverer, elector] {
         if let Err(e) = task.await {
             return Err(Error::Task(e.to_string()));
         }
@@ -361,4 +390,49 @@ pub fn format_time(at: i64) -> String {
 /// Parses a time given as RFC 3339 text or unix seconds (the events API's rule).
 pub fn parse_time(text: &str) -> Option<i64> {
     ingest::events::parse_time_text(text)
+}
+
+/// A server state without a listener for unit tests: the config `config`, a shared `store`
+/// (with an audit key, so alert states are saved) and the election `leadership`.
+#[cfg(test)]
+pub(crate) async fn test_state_with(
+    config: &str,
+    store: Arc<dyn store::Store>,
+    leadership: Arc<dyn store::Leadership>,
+    replica: &str,
+) -> Arc<AppState> {
+    let source = ConfigSource::Text {
+        name: "test.yaml".to_string(),
+        text: config.to_string(),
+    };
+    let loaded = match loaded::load(&source, 1) {
+        Ok(loaded) => loaded,
+        Err(diags) => panic!("test config: {diags:?}"),
+    };
+    let key = store::AuditKey::from_bytes([7; store::AUDIT_KEY_LEN]);
+    store.set_audit_key(key.clone());
+    let mut settings = Settings::new(source, PathBuf::new());
+    settings.store = Some(store.clone());
+    settings.audit_key = Some(key);
+    settings.leadership = leadership;
+    settings.replica_id = replica.to_string();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let reports = Arc::new(report_cache::ReportCache::default());
+    let committer = commit::Committer::start(store.clone(), metrics.clone(), reports);
+    Arc::new(AppState::new(
+        settings, store, loaded, committer, metrics, true,
+    ))
+}
+
+/// [`test_state_with`] over a fresh memory store and an SLO without traffic.
+#[cfg(test)]
+pub(crate) async fn test_state(leadership: Arc<dyn store::Leadership>) -> Arc<AppState> {
+    const CONFIG: &str = "apiVersion: nines/v1\nservices:\n  - name: checkout\n    slos:\n      - name: availability\n        sli:\n          kind: availability\n          source: events\n          total: { path: \"^/api/\" }\n          good: { status: \"<500\" }\n        objective: 99.9\n        window: 30d\n";
+    test_state_with(
+        CONFIG,
+        Arc::new(store::MemoryStore::new()),
+        leadership,
+        "test-replica",
+    )
+    .await
 }

@@ -37,6 +37,11 @@ pub struct EndpointLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    pub replica: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
 }
@@ -71,6 +76,10 @@ pub struct Metrics {
     pub notifications_enqueued: Counter,
     /// Alerts the notifier holds (firing and recently resolved).
     pub notify_alerts: Gauge,
+    /// 1 while this replica leads (labelled with its name), else 0.
+    pub leader: Family<ReplicaLabels, Gauge>,
+    /// Gains and losses of leadership.
+    pub leader_transitions: Counter,
 }
 
 impl Default for Metrics {
@@ -119,6 +128,18 @@ impl Metrics {
         let report_cache_hits = Counter::default();
         let notifications_enqueued = Counter::default();
         let notify_alerts = Gauge::default();
+        let leader = Family::<ReplicaLabels, Gauge>::default();
+        let leader_transitions = Counter::default();
+        registry.register(
+            "leader",
+            "1 while this replica is the leader (evaluates alerts and notifies), 0 otherwise",
+            leader.clone(),
+        );
+        registry.register(
+            "leader_transitions",
+            "Times this replica gained or lost leadership",
+            leader_transitions.clone(),
+        );
         registry.register(
             "notifications_enqueued",
             "Notifications written to the outbox, one per receiver integration",
@@ -220,7 +241,24 @@ impl Metrics {
             report_cache_hits,
             notifications_enqueued,
             notify_alerts,
+            leader,
+            leader_transitions,
         }
+    }
+
+    /// Sets `nines_leader` for `replica` without counting a transition (start-up).
+    pub fn set_leader(&self, replica: &str, leading: bool) {
+        self.leader
+            .get_or_create(&ReplicaLabels {
+                replica: replica.to_string(),
+            })
+            .set(i64::from(leading));
+    }
+
+    /// A gain or loss of leadership.
+    pub fn leader_changed(&self, replica: &str, leading: bool) {
+        self.set_leader(replica, leading);
+        self.leader_transitions.inc();
     }
 
     pub fn record_commit(&self, requests: usize, seconds: f64, ok: bool) {

@@ -39,6 +39,8 @@ const RESOLVED_RETENTION: SignedDuration = SignedDuration::from_secs(3600);
 const SLO_ALERT_LEASE: SignedDuration = SignedDuration::from_secs(300);
 /// How often firing alerts are forwarded again to an Alertmanager at the latest.
 const FORWARD_REPEAT: SignedDuration = SignedDuration::from_secs(60);
+/// How often a replica sharing its store re-reads alerts, silences and acknowledgements.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// The `alertname` of nines' error-budget alerts.
 pub const SLO_ALERTNAME: &str = "ErrorBudgetBurn";
 
@@ -209,6 +211,46 @@ fn silence_from_record(r: &SilenceRecord) -> Option<Silence> {
     })
 }
 
+/// Reads alerts, silences and acknowledgements from the store into `inner`, replacing what
+/// it held. An alert some group told its receiver about stays even when the store pruned it,
+/// so the group can still tell the resolution.
+async fn read_shared(inner: &mut Inner, store: &dyn store::Store) -> Result<(), store::StoreError> {
+    let alerts = store.alerts(None).await?;
+    let silences = store.silences().await?;
+    let acks = store.acks().await?;
+    let told: BTreeSet<Fingerprint> = inner
+        .groups
+        .values()
+        .flat_map(|g| g.state.notified_firing.iter().copied())
+        .collect();
+    let mut held = BTreeMap::new();
+    for r in &alerts {
+        match held_from_record(r) {
+            Some(h) => {
+                held.insert(h.alert.fingerprint(), h);
+            }
+            // Said once, at the first load, not at every refresh.
+            None if !inner.loaded => eprintln!(
+                "nines serve: skipping stored alert {} (unreadable)",
+                r.fingerprint
+            ),
+            None => {}
+        }
+    }
+    for (fp, h) in std::mem::take(&mut inner.alerts) {
+        if told.contains(&fp) {
+            held.entry(fp).or_insert(h);
+        }
+    }
+    inner.alerts = held;
+    inner.silences = silences.iter().filter_map(silence_from_record).collect();
+    inner.acks = acks
+        .into_iter()
+        .filter_map(|a| Some((a.fingerprint.parse::<Fingerprint>().ok()?, a)))
+        .collect();
+    Ok(())
+}
+
 /// Merges a re-sent alert into the held one as Alertmanager does: while the two overlap the
 /// alert keeps its first start and takes the newer end (the renewed lease, or its resolution).
 fn merge(old: &Alert, new: Alert) -> Alert {
@@ -290,27 +332,8 @@ impl Notifier {
         if inner.loaded {
             return Ok(());
         }
-        let alerts = store.alerts(None).await?;
-        let silences = store.silences().await?;
-        let acks = store.acks().await?;
         let groups = store.group_states().await?;
-        for r in &alerts {
-            match held_from_record(r) {
-                Some(h) => {
-                    inner.alerts.insert(h.alert.fingerprint(), h);
-                }
-                None => eprintln!(
-                    "nines serve: skipping stored alert {} (unreadable)",
-                    r.fingerprint
-                ),
-            }
-        }
-        inner.silences = silences.iter().filter_map(silence_from_record).collect();
-        for a in acks {
-            if let Ok(fp) = a.fingerprint.parse::<Fingerprint>() {
-                inner.acks.insert(fp, a);
-            }
-        }
+        inner.groups.clear();
         for g in groups {
             if let Ok(state) = serde_json::from_str::<GroupState>(&g.state) {
                 inner.groups.insert(
@@ -322,8 +345,28 @@ impl Notifier {
                 );
             }
         }
+        read_shared(inner, store).await?;
         inner.loaded = true;
         Ok(())
+    }
+
+    /// Forgets everything in memory: the next use loads it all from the store. A replica
+    /// that gains leadership starts here, so it continues from the group states, alerts,
+    /// silences and acknowledgements the previous leader stored (flap histories, kept in
+    /// memory only, start afresh).
+    pub async fn reset(&self) {
+        *self.inner.lock().await = Inner::default();
+    }
+
+    /// Re-reads what every replica writes — alerts, silences, acknowledgements — from a
+    /// shared store, so this replica acts on (and shows) what the others accepted. Group
+    /// states are not re-read: only the leader writes them, and it holds them in memory.
+    pub async fn refresh(&self, store: &dyn store::Store) -> Result<(), store::StoreError> {
+        let mut inner = self.inner.lock().await;
+        if !inner.loaded {
+            return self.ensure_loaded(&mut inner, store).await;
+        }
+        read_shared(&mut inner, store).await
     }
 
     /// `POST /api/v2/alerts`: normalizes each alert (Alertmanager's defaults), stores the
@@ -693,11 +736,15 @@ impl Notifier {
 
     /// One step of every aggregation group at `now`: the notifications due are written to the
     /// outbox with the new group states in one transaction. Returns how many were enqueued.
+    ///
+    /// `leading` is asked again right before each store write: a replica that lost
+    /// leadership while planning writes nothing.
     pub async fn tick(
         &self,
         store: &dyn store::Store,
         config: Option<&AlertmanagerConfig>,
         external_url: &str,
+        leading: &(dyn Fn() -> bool + Sync),
         now: Timestamp,
     ) -> Result<usize, ApiError> {
         let mut inner = self.inner.lock().await;
@@ -728,7 +775,7 @@ impl Notifier {
             })
             .copied()
             .collect();
-        if !ended.is_empty() {
+        if !ended.is_empty() && leading() {
             let ids: Vec<String> = ended.iter().map(ToString::to_string).collect();
             // A page handled from ack to resolution is production-interrupt toil.
             let toil: Vec<store::ToilRecord> = ended
@@ -755,7 +802,7 @@ impl Notifier {
         let mut enqueued = 0;
         if let Some(cfg) = config {
             let plan = plan(inner, cfg, external_url, now)?;
-            if !plan.records.is_empty() || !plan.states.is_empty() {
+            if (!plan.records.is_empty() || !plan.states.is_empty()) && leading() {
                 let records: Vec<GroupStateRecord> = plan
                     .states
                     .iter()
@@ -786,7 +833,9 @@ impl Notifier {
                 inner.groups.remove(&key);
             }
         }
-        self.prune(inner, store, now).await;
+        if leading() {
+            self.prune(inner, store, now).await;
+        }
         Ok(enqueued)
     }
 
@@ -1093,39 +1142,15 @@ fn plan(
     Ok(plan)
 }
 
-/// Steps the groups once a second, or at once when woken, until `stop`.
+/// Steps the groups once a second, or at once when woken, until `stop` — on the leader
+/// only. A replica that gains leadership first forgets its memory and loads everything from
+/// the store (the epoch changed); with a shared store the leader re-reads alerts, silences
+/// and acknowledgements every tick, so what other replicas accepted counts, and followers
+/// do the same so their API answers stay current.
 pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut rounds = Rounds::default();
     loop {
-        let config = state.config().alertmanager.clone();
-        let now = Timestamp::now();
-        match state
-            .notifier
-            .tick(
-                state.store.as_ref(),
-                config.as_deref(),
-                &state.settings.external_url,
-                now,
-            )
-            .await
-        {
-            Ok(n) => {
-                if n > 0 {
-                    state.metrics.notifications_enqueued.inc_by(n as u64);
-                    state.deliverer.wake();
-                }
-                state
-                    .metrics
-                    .notify_alerts
-                    .set(i64::try_from(state.notifier.held().await).unwrap_or(i64::MAX));
-            }
-            Err(e) => eprintln!("nines serve: notification step failed: {}", e.message),
-        }
-        if let Err(e) = crate::incidents_api::auto_declare(&state).await {
-            eprintln!(
-                "nines serve: declaring incidents from alerts failed: {}",
-                e.message
-            );
-        }
+        round(&state, &mut rounds).await;
         tokio::select! {
             _ = state.notifier.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -1135,4 +1160,71 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             return;
         }
     }
+}
+
+/// What [`round`] remembers between rounds.
+#[derive(Default)]
+pub(crate) struct Rounds {
+    /// The leadership epoch the notifier's memory was loaded for.
+    epoch_loaded: Option<u64>,
+    refreshed: Option<std::time::Instant>,
+}
+
+/// One round of [`run`].
+pub(crate) async fn round(state: &AppState, rounds: &mut Rounds) {
+    let leading = state.leader.leading();
+    if let Some(epoch) = leading {
+        if rounds.epoch_loaded != Some(epoch) {
+            state.notifier.reset().await;
+            rounds.epoch_loaded = Some(epoch);
+            rounds.refreshed = None;
+        }
+    }
+    // At most once a second: a wake-up after a local write needs no store read (the
+    // write is in memory already), and a storm of posts must not become a storm of reads.
+    let due = rounds
+        .refreshed
+        .is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+    if state.leader.shared() && due {
+        rounds.refreshed = Some(std::time::Instant::now());
+        if let Err(e) = state.notifier.refresh(state.store.as_ref()).await {
+            eprintln!("nines serve: re-reading alerts, silences and acks failed: {e}");
+        }
+    }
+    if let Some(epoch) = leading {
+        let config = state.config().alertmanager.clone();
+        let now = Timestamp::now();
+        let still_leading = || state.leader.leading() == Some(epoch);
+        match state
+            .notifier
+            .tick(
+                state.store.as_ref(),
+                config.as_deref(),
+                &state.settings.external_url,
+                &still_leading,
+                now,
+            )
+            .await
+        {
+            Ok(n) => {
+                if n > 0 {
+                    state.metrics.notifications_enqueued.inc_by(n as u64);
+                    state.deliverer.wake();
+                }
+            }
+            Err(e) => eprintln!("nines serve: notification step failed: {}", e.message),
+        }
+        if still_leading() {
+            if let Err(e) = crate::incidents_api::auto_declare(state).await {
+                eprintln!(
+                    "nines serve: declaring incidents from alerts failed: {}",
+                    e.message
+                );
+            }
+        }
+    }
+    state
+        .metrics
+        .notify_alerts
+        .set(i64::try_from(state.notifier.held().await).unwrap_or(i64::MAX));
 }

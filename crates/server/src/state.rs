@@ -58,6 +58,8 @@ pub struct AppState {
     pub ui_sessions: crate::ui::session::Sessions,
     /// The `prometheus:` API `source: prometheus` SLOs are read from, with its bucket caches.
     pub prometheus: crate::prom_source::Sources,
+    /// Whether this replica evaluates alerts and notifies ([`crate::leader`]).
+    pub leader: crate::leader::Leader,
 }
 
 impl AppState {
@@ -70,6 +72,15 @@ impl AppState {
         anonymous_read: bool,
     ) -> AppState {
         let source = settings.config.clone();
+        let leader = crate::leader::Leader::new(
+            settings.replica_id.clone(),
+            settings.leadership.shared(),
+            settings
+                .leadership
+                .lease()
+                .unwrap_or(crate::leader::DEFAULT_LEASE),
+        );
+        metrics.set_leader(&settings.replica_id, false);
         metrics
             .config_generation
             .set(i64::try_from(loaded.generation).unwrap_or(i64::MAX));
@@ -94,6 +105,7 @@ impl AppState {
             incident_links: std::sync::Mutex::new(None),
             ui_sessions: crate::ui::session::Sessions::default(),
             prometheus: crate::prom_source::Sources::default(),
+            leader,
         }
     }
 
