@@ -94,6 +94,59 @@ pub struct Args {
     ingest_rate_limit: Option<RateLimitArg>,
     #[command(flatten)]
     audit: crate::cmd_token::AuditKeyArgs,
+    /// The shared store instead of the embedded one: a `postgres://` URL (several replicas
+    /// may share it; one of them, elected, evaluates alerts and notifies) or the path of a
+    /// SQLite file. Needs `--audit-key-file` when it is PostgreSQL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NINES_STORE",
+        conflicts_with = "store_file"
+    )]
+    store: Option<String>,
+    /// Read the `--store` URL from this file (its password stays out of the process list and
+    /// the environment; Kubernetes mounts secrets as files).
+    #[arg(long, value_name = "FILE", env = "NINES_STORE_FILE")]
+    store_file: Option<PathBuf>,
+    /// This replica's name in `/metrics` (`nines_leader{replica=...}`) and logs
+    /// [default: HOST-PID].
+    #[arg(long, value_name = "NAME", env = "NINES_REPLICA_ID")]
+    replica_id: Option<String>,
+}
+
+impl Args {
+    /// The `--store` location, from the flag or the file, if any.
+    fn store_location(&self) -> anyhow::Result<Option<String>> {
+        if let Some(url) = &self.store {
+            return Ok(Some(url.trim().to_string()));
+        }
+        let Some(path) = &self.store_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the store url from {}", path.display()))?;
+        let url = text.trim();
+        anyhow::ensure!(
+            !url.is_empty(),
+            "{} is empty: it must hold the store url",
+            path.display()
+        );
+        Ok(Some(url.to_string()))
+    }
+}
+
+/// `postgres://user:***@host/db`: the location without its password, for logs.
+fn redact(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return location.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => location.to_string(),
+    }
 }
 
 /// A `--rate-limit` value: a limit, or `None` for `off`.
@@ -181,32 +234,76 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         settings.ingest_rate_limit = limit;
     }
     settings.reload_on_sighup = true;
+    if let Some(id) = &args.replica_id {
+        anyhow::ensure!(!id.trim().is_empty(), "--replica-id must not be empty");
+        settings.replica_id = id.trim().to_string();
+    }
+    let location = args.store_location()?;
+    let shared = location.as_deref().is_some_and(store::is_postgres_url);
+    anyhow::ensure!(
+        !(args.demo && location.is_some()),
+        "--demo runs on the embedded store: leave out --store"
+    );
+    // Every replica must chain the audit log with the same key: a key created per replica
+    // in its own data directory would make the others' records fail verification.
+    anyhow::ensure!(
+        !shared || args.audit.audit_key_file.is_some(),
+        "with a PostgreSQL --store every replica must use the same audit key: give \
+         --audit-key-file FILE (or NINES_AUDIT_KEY_FILE), e.g. a file made with \
+         `nines token` in one data directory and mounted into every replica"
+    );
     // Changes and alert states are stored, audited, with the same key `nines token` uses.
     let audit_key = args.audit.load(&data_dir)?;
     settings.audit_key = Some(audit_key.clone());
+    if shared {
+        if let Some(url) = &location {
+            let leadership = store::PgLeadership::new(
+                url,
+                &settings.replica_id,
+                store::leader::PgLeaseTimes::default(),
+            )?;
+            settings.leadership = std::sync::Arc::new(leadership);
+        }
+    }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let result = rt.block_on(async {
+        let mut settings = settings;
+        // A store given by location is opened (and migrated) here and closed after the
+        // server stopped; the embedded one belongs to the server.
+        let opened = match &location {
+            Some(location) => {
+                let opened = store::open(location)
+                    .await
+                    .with_context(|| format!("opening the store {}", redact(location)))?;
+                settings.store = Some(opened.clone());
+                Some(opened)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        let mut settings = settings;
         settings.external_url = match &args.external_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => default_external_url(addr),
         };
+        let store_text = match &location {
+            Some(location) => format!("store {}", redact(location)),
+            None => format!("data {}", data_dir.display()),
+        };
         eprintln!(
-            "nines serve: listening on http://{addr} (config {}, data {})",
+            "nines serve: listening on http://{addr} (config {}, {store_text}, replica {})",
             config
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            data_dir.display()
+            settings.replica_id
         );
         let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
         // The demo posts its traffic like any client: with an ingest token of its own,
@@ -234,6 +331,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(token) = demo_token {
             if let Err(e) = token.revoke(&data_dir, &audit_key).await {
                 eprintln!("nines serve: revoking the demo token failed: {e:#}");
+            }
+        }
+        if let Some(opened) = opened {
+            if let Err(e) = opened.close().await {
+                eprintln!("nines serve: closing the store failed: {e}");
             }
         }
         anyhow::Ok(result)
@@ -562,6 +664,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn store_urls_are_logged_without_their_password() {
+        assert_eq!(
+            redact("postgres://nines:s3cret@db.example:5432/nines"),
+            "postgres://nines:***@db.example:5432/nines"
+        );
+        assert_eq!(
+            redact("postgres://nines@db/nines"),
+            "postgres://nines@db/nines"
+        );
+        assert_eq!(redact("/var/lib/nines/nines.db"), "/var/lib/nines/nines.db");
+        // An @ in the password: the host is after the last one.
+        assert_eq!(redact("postgresql://u:p@ss@h/d"), "postgresql://u:***@h/d");
+    }
 
     #[test]
     fn demo_config_is_valid() {

@@ -29,11 +29,20 @@ pub fn nines() -> Command {
 /// `nines serve` on a free loopback port with `config` and `data`; returns the child and its
 /// base URL (`http://127.0.0.1:PORT`). Its log goes to the test's stderr, prefixed `nines: `.
 pub fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String)> {
-    let mut child = nines()
+    let mut command = nines();
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
         .arg("--data-dir")
-        .arg(data)
+        .arg(data);
+    serve(command, "nines")
+}
+
+/// Starts `command` (a `nines serve ...`), waits until it says where it listens and returns
+/// the child and its base URL. Its log goes to the test's stderr, each line prefixed
+/// `{label}: `.
+pub fn serve(mut command: Command, label: &str) -> anyhow::Result<(Killed, String)> {
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -46,15 +55,16 @@ pub fn start_nines(config: &Path, data: &Path) -> anyhow::Result<(Killed, String
     let mut base = None;
     for line in lines.by_ref() {
         let line = line?;
-        eprintln!("nines: {line}");
+        eprintln!("{label}: {line}");
         if let Some(rest) = line.split("listening on ").nth(1) {
             base = rest.split_whitespace().next().map(str::to_string);
             break;
         }
     }
+    let label = label.to_string();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            eprintln!("nines: {line}");
+            eprintln!("{label}: {line}");
         }
     });
     let base = base.ok_or_else(|| anyhow::anyhow!("nines serve did not start"))?;
