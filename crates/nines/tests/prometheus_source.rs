@@ -453,6 +453,22 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
     )
     .await?;
     assert_eq!((status, &again["total"]), (200, &report["total"]));
+    // The history (the UI's charts) reads the same buckets: its last point is the report.
+    let (status, history) = get_json(
+        &client,
+        &format!(
+            "{base}/api/v1/slos/api/availability/history?from={}&to={end}&step=1h",
+            end - 6 * 3600
+        ),
+    )
+    .await?;
+    assert_eq!(status, 200, "{history}");
+    let last = |field: &str| history[field].as_array().and_then(|a| a.last()).cloned();
+    assert_eq!(last("sli"), Some(report["sli"].clone()));
+    assert_eq!(
+        last("budget_remaining"),
+        Some(report["error_budget"]["remaining"].clone())
+    );
     let health = client.get(format!("{base}/healthz")).send().await?;
     assert!(health.status().is_success());
 

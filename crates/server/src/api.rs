@@ -270,7 +270,7 @@ pub async fn history(
     }
     let lookback = slo::lookback_start(&spec, from)
         .map_err(|e| ApiError::unprocessable("slo.evaluation_failed", e.to_string()))?;
-    let rows = state.store.counts(&entry.key, lookback, to).await?;
+    let rows = crate::prom_source::api_counts(&state, &entry.config, lookback, to).await?;
     let work = move || -> Result<Value, slo::Error> {
         let series = slo::Series::for_slo(
             &spec,

@@ -86,10 +86,9 @@ pub async fn compare(
         after_start,
         (after_start + window).min(now.max(after_start)),
     );
-    let rows = state
-        .store
-        .counts(&entry.key, before.0, after.1.max(before.1))
-        .await?;
+    let rows =
+        crate::prom_source::api_counts(&state, &entry.config, before.0, after.1.max(before.1))
+            .await?;
     let series = slo::Series::for_slo(
         &spec,
         before.0,

@@ -589,7 +589,9 @@ pub(crate) async fn impact_of(state: &AppState, incident: &Incident) -> Result<V
         };
         let spec = &entry.config.spec;
         let window = spec.window.nominal_seconds();
-        let rows = state.store.counts(key, (to - window).min(from), to).await?;
+        let rows =
+            crate::prom_source::api_counts(state, &entry.config, (to - window).min(from), to)
+                .await?;
         let window_total: u64 = rows
             .iter()
             .filter(|r| r.bucket_start >= to - window)

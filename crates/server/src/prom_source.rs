@@ -100,6 +100,22 @@ pub async fn state_counts(
     counts(state.store.as_ref(), prometheus.as_deref(), slo, from, to).await
 }
 
+/// [`state_counts`] for the HTTP API: a Prometheus failure is the SLO's
+/// `slo.evaluation_failed` (422), a store failure keeps its own code.
+pub async fn api_counts(
+    state: &crate::state::AppState,
+    slo: &spec::SloConfig,
+    from: i64,
+    to: i64,
+) -> Result<Vec<BucketCount>, crate::ApiError> {
+    state_counts(state, slo, from, to)
+        .await
+        .map_err(|e| match e {
+            Error::Store(err) => crate::ApiError::from(err),
+            other => crate::ApiError::unprocessable("slo.evaluation_failed", other.to_string()),
+        })
+}
+
 /// One configured Prometheus API: its HTTP client and the settled buckets of every SLO.
 pub struct Prometheus {
     settings: spec::PrometheusSource,

@@ -144,7 +144,7 @@ async fn page(
         .unwrap_or(0)
         .max(period);
     let start = from - lookback;
-    let rows = state.store.counts(&entry.key, start, to).await?;
+    let rows = crate::prom_source::api_counts(&state, &entry.config, start, to).await?;
     let shown_name = query.text("policy").map(str::to_string);
     let work = move || {
         let start = rows

@@ -94,7 +94,11 @@ pub async fn day_of_sli(
 ) -> Vec<Option<f64>> {
     let key = format!("{service}/{slo}");
     let from = to - 86_400;
-    let Ok(rows) = state.store.counts(&key, from, to).await else {
+    let loaded = state.config();
+    let Some(entry) = loaded.slo(&key) else {
+        return Vec::new();
+    };
+    let Ok(rows) = crate::prom_source::state_counts(state, &entry.config, from, to).await else {
         return Vec::new();
     };
     let mut hours = [(0u64, 0u64); 24];
