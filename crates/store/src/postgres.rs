@@ -78,13 +78,16 @@ pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let password = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{password}@{host}{tail}")
+    // The user info ends at the last '@' before the query (a password may hold '/' or '@').
+    let head = &rest[..rest.find('?').unwrap_or(rest.len())];
+    match head.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, _)) => (user, ":***"),
+                None => (userinfo, ""),
+            };
+            format!("{scheme}://{user}{password}{}", &rest[at..])
         }
         None => url.to_owned(),
     }
@@ -1876,5 +1879,28 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://nines:s3cr@t@db.example:5432/nines?sslmode=require"),
+            "postgres://nines:***@db.example:5432/nines?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgresql://nines@db/nines"),
+            "postgresql://nines@db/nines"
+        );
+        assert_eq!(redact("postgres://db/nines"), "postgres://db/nines");
+        assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(
+            redact("postgres://u:pa/ss@db/nines"),
+            "postgres://u:***@db/nines"
+        );
     }
 }
