@@ -131,8 +131,7 @@ pub async fn prune_once(state: &AppState, now: i64) -> Result<Pruned, store::Sto
             keep = needed;
         }
     }
-    let mut pruned = Pruned::default();
-    pruned.counters = state.store.prune_counters(now.saturating_sub(keep)).await?;
+    let counters = state.store.prune_counters(now.saturating_sub(keep)).await?;
     let labels = |table: &str| crate::metrics::TableLabels {
         table: table.to_string(),
     };
@@ -140,8 +139,8 @@ pub async fn prune_once(state: &AppState, now: i64) -> Result<Pruned, store::Sto
         .metrics
         .retention_pruned
         .get_or_create(&labels("counters"))
-        .inc_by(pruned.counters);
-    pruned.notifications = state
+        .inc_by(counters);
+    let notifications = state
         .store
         .prune_notifications(now.saturating_sub(seconds(retention.notifications)))
         .await?;
@@ -149,8 +148,11 @@ pub async fn prune_once(state: &AppState, now: i64) -> Result<Pruned, store::Sto
         .metrics
         .retention_pruned
         .get_or_create(&labels("notifications"))
-        .inc_by(pruned.notifications);
-    Ok(pruned)
+        .inc_by(notifications);
+    Ok(Pruned {
+        counters,
+        notifications,
+    })
 }
 
 /// Prunes at once and then every [`INTERVAL`] until `stop` turns true. [`check`] runs
