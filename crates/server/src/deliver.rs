@@ -738,4 +738,70 @@ mod tests {
         let j = jitter("x");
         assert!((0.0..1.0).contains(&j));
     }
+
+    /// A replica that does not lead sends nothing, even with deliveries due; the moment it
+    /// leads, it sends them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_leader_sends() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let cfg = AlertmanagerConfig::from_yaml_str(&format!(
+            "route: {{receiver: team}}\nreceivers: [{{name: team, webhook_configs: [{{url: '{url}'}}]}}]"
+        ))
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(store::MemoryStore::new());
+        let now = Timestamp::now().as_second();
+        let record = store::OutboxRecord {
+            id: "n1".to_string(),
+            receiver: "team".to_string(),
+            integration: 0,
+            group_key: "{}:{}".to_string(),
+            payload: r#"{"version":"4","groupKey":"{}:{}","status":"firing","alerts":[]}"#
+                .to_string(),
+            created_at: now,
+            next_attempt_at: now,
+        };
+        store.enqueue_notifications(&[record], &[]).await.unwrap();
+
+        let leading = Arc::new(AtomicBool::new(false));
+        let flag = leading.clone();
+        let deliverer = Arc::new(Deliverer::new());
+        let cfg = Arc::new(cfg);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            deliverer.clone(),
+            store.clone(),
+            Arc::new(move || Some(cfg.clone())),
+            Arc::new(move || flag.load(Ordering::SeqCst)),
+            stop_rx,
+        ));
+        // A few rounds as a follower (woken, and past a tick): nothing goes out.
+        deliverer.wake();
+        tokio::time::sleep(TICK + Duration::from_millis(300)).await;
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "a follower sent");
+
+        leading.store(true, Ordering::SeqCst);
+        deliverer.wake();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while hits.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "the leader did not send");
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
 }

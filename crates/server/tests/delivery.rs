@@ -224,6 +224,8 @@ impl Harness {
             deliverer.clone(),
             store.clone(),
             Arc::new(move || Some(current.lock().unwrap().clone())),
+            // A single process: always the leader.
+            Arc::new(|| true),
             stop_rx,
         ));
         Harness {
