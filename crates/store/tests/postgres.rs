@@ -324,3 +324,47 @@ async fn sessions_carry_the_application_name_and_the_idle_transaction_timeout() 
     assert_eq!(name, "nines");
     Ok(())
 }
+
+#[tokio::test]
+async fn incidents_created_on_two_replicas_at_once_get_distinct_ids_in_order() -> TestResult {
+    let url = database().await?;
+    let key = AuditKey::from_bytes([9; 32]);
+    let replicas: Vec<Arc<dyn Store>> = vec![
+        Arc::new(PgStore::open(&url).await?.with_audit_key(key.clone())),
+        Arc::new(PgStore::open(&url).await?.with_audit_key(key.clone())),
+    ];
+    const PER_TASK: i64 = 10;
+    let mut tasks = Vec::new();
+    for t in 0..4_i64 {
+        let store = Arc::clone(&replicas[(t % 2) as usize]);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..PER_TASK {
+                let id = store
+                    .create_doc(
+                        store::DocKind::Incident,
+                        &format!(r#"{{"title":"t{t}-{i}"}}"#),
+                        "open",
+                        None,
+                        i,
+                        &AuditEntry::new(i, "test", "incident.create", "incident/{id}"),
+                    )
+                    .await?;
+                ids.push(id);
+            }
+            Ok::<Vec<i64>, StoreError>(ids)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let ids = t.await??;
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        all.extend(ids);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=4 * PER_TASK).collect::<Vec<_>>());
+    let report = replicas[0].verify_audit(&key, None).await?;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.records, 4 * PER_TASK as u64);
+    Ok(())
+}
