@@ -32,7 +32,9 @@ enum Format {
 pub struct BackupArgs {
     #[command(flatten)]
     location: LocationArgs,
-    /// The backup file to write; refused if it exists.
+    /// The backup file to write; refused if it exists. `-` writes it to standard output
+    /// (staged in the data directory first), e.g. through `kubectl exec` from an image
+    /// without a shell or tar.
     #[arg(long, value_name = "FILE")]
     to: PathBuf,
     #[arg(short, long = "output", value_enum, default_value = "table")]
@@ -41,7 +43,7 @@ pub struct BackupArgs {
 
 #[derive(clap::Args)]
 pub struct RestoreArgs {
-    /// A file written by `nines backup`.
+    /// A file written by `nines backup`; `-` reads it from standard input.
     #[arg(long, value_name = "FILE")]
     from: PathBuf,
     /// The data directory to restore into (created if missing). Stop its server first.
@@ -97,10 +99,15 @@ fn do_backup(db: &Path, to: &Path, output: Format) -> anyhow::Result<ExitCode> {
     if !db.is_file() {
         return Err(Refused(format!("there is no store at {}", db.display())).into());
     }
-    if std::fs::symlink_metadata(to).is_ok() {
+    let to_stdout = to == Path::new("-");
+    if !to_stdout && std::fs::symlink_metadata(to).is_ok() {
         return Err(Refused(format!("{} exists; choose a new file", to.display())).into());
     }
-    let partial = sibling(to, &format!(".partial-{}", std::process::id()))?;
+    let partial = if to_stdout {
+        sibling(db, &format!(".backup-{}", std::process::id()))?
+    } else {
+        sibling(to, &format!(".partial-{}", std::process::id()))?
+    };
     let started = std::time::Instant::now();
     let version = crate::app::runtime()?.block_on(async {
         let (store, report) = store::SqliteStore::open_and_migrate(db)
@@ -118,6 +125,19 @@ fn do_backup(db: &Path, to: &Path, output: Format) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
+    if to_stdout {
+        let streamed = std::fs::File::open(&partial)
+            .and_then(|mut f| std::io::copy(&mut f, &mut std::io::stdout().lock()));
+        let _ = std::fs::remove_file(&partial);
+        let bytes = streamed.context("writing the backup to standard output")?;
+        eprintln!(
+            "nines backup: wrote {} to standard output ({bytes} bytes, schema version {version}, {:.2}s); \
+             the audit key is not in the backup: keep it safe separately",
+            db.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     // VACUUM INTO does not sync its output: make the copy durable before it takes the name.
     // Only its owner may read it: it holds token hashes and the audit log.
     let installed = owner_only(&partial)
@@ -160,7 +180,8 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 fn do_restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let from = &args.from;
-    if !from.is_file() {
+    let from_stdin = from == Path::new("-");
+    if !from_stdin && !from.is_file() {
         return Err(Refused(format!("{} is not a file", from.display())).into());
     }
     let dir = &args.data_dir;
@@ -187,8 +208,20 @@ fn do_restore(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_file(format!("{}{suffix}", staged.display()));
         }
     };
-    std::fs::copy(from, &staged)
-        .with_context(|| format!("copying {} to {}", from.display(), staged.display()))?;
+    let copied = if from_stdin {
+        std::fs::File::create(&staged)
+            .and_then(|mut f| std::io::copy(&mut std::io::stdin().lock(), &mut f))
+    } else {
+        std::fs::copy(from, &staged)
+    };
+    if let Err(e) = copied {
+        cleanup(&staged);
+        return Err(anyhow::Error::new(e).context(format!(
+            "copying {} to {}",
+            from.display(),
+            staged.display()
+        )));
+    }
     let opened = crate::app::runtime()?.block_on(async {
         let (store, report) = store::SqliteStore::open_and_migrate(&staged).await?;
         store.close().await?;

@@ -526,3 +526,51 @@ async fn retention_prunes_old_counters_and_refuses_too_short_a_span() -> anyhow:
     }
     Ok(())
 }
+
+/// `--to -` and `--from -`: a backup through a pipe (`kubectl exec` into an image without a
+/// shell), leaving no staging file in the data directory.
+#[test]
+fn backup_and_restore_through_a_pipe() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    create_token(&data, "viewer", "piped")?;
+    let listing = |dir: &Path| -> anyhow::Result<std::collections::BTreeSet<std::ffi::OsString>> {
+        Ok(std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect())
+    };
+    let before = listing(&data)?;
+    let out = run(&["backup", "--data-dir", path(&data), "--to", "-"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.starts_with(b"SQLite format 3\0"),
+        "a database on stdout"
+    );
+    assert_eq!(before, listing(&data)?, "the staging file was removed");
+
+    let target = dir.path().join("target");
+    let mut child = nines()
+        .args(["restore", "--from", "-", "--data-dir", path(&target)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+        stdin.write_all(&out.stdout)?;
+    }
+    let restored = child.wait_with_output()?;
+    assert!(restored.status.success(), "{}", text(&restored));
+    let out = run(&["token", "list", "-o", "json", "--data-dir", path(&target)])?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("piped"));
+    Ok(())
+}
