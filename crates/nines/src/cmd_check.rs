@@ -12,6 +12,10 @@ pub struct Args {
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
+    /// Also ask the `prometheus:` API for the last bucket of every `source: prometheus` SLO:
+    /// exit 1 when it cannot be reached or refuses a query.
+    #[arg(long)]
+    live: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -21,6 +25,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for line in summary(&config, args.files.len()) {
                     println!("{line}");
                 }
+            }
+            if args.live && !live(&config, args.quiet)? {
+                return Ok(ExitCode::from(EXIT_INVALID));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -32,6 +39,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_INVALID))
         }
     }
+}
+
+/// `--live`: one instant query per query of every Prometheus SLO; false when any failed.
+fn live(config: &spec::Config, quiet: bool) -> anyhow::Result<bool> {
+    let Some(prometheus) = crate::app::prometheus(config)? else {
+        anyhow::bail!("--live: the configuration has no `prometheus:` section to query");
+    };
+    let at = jiff::Timestamp::now().as_second();
+    let rt = crate::app::runtime()?;
+    let mut ok = true;
+    for slo in config.slos() {
+        let Some(queries) = server::prom_source::SliQueries::of(slo) else {
+            continue;
+        };
+        let key = slo.spec.key();
+        match rt.block_on(prometheus.check(&slo.spec, &queries, at)) {
+            Ok((good, total)) if !quiet => println!(
+                "live: {key}: {total:.0} events, {:.0} bad in the last {}",
+                (total - good).max(0.0),
+                slo::format_duration(slo.spec.bucket_seconds)
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("live: {key}: {e}");
+                ok = false;
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// What a valid configuration holds: files, services and SLOs, then the notification

@@ -235,8 +235,8 @@ services:
           kind: availability
           source: prometheus
           total: sum(rate(http_requests_total[{{{{window}}}}]))
-          # both sides match on nothing and the right has two series: Prometheus refuses it
-          bad: rate(http_requests_total[{{{{window}}}}]) * on() group_left() rate(http_requests_total[{{{{window}}}}])
+          # a function newer than Prometheus 2.42 (the config's parser knows it)
+          bad: sum(mad_over_time(http_requests_total{{code="500"}}[{{{{window}}}}]))
         objective: 99
         window: 30d
 "#
@@ -443,8 +443,8 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
     let message = error["error"]["message"].as_str().unwrap_or("");
     assert!(
         message.contains("reading broken/availability from prometheus")
-            && message.contains("answered 422: execution:")
-            && message.contains("duplicate series"),
+            && message.contains("answered 400: bad_data:")
+            && message.contains("unknown function with name \"mad_over_time\""),
         "{message}"
     );
     let (status, again) = get_json(
@@ -514,7 +514,24 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
         .arg(dir.path().join("cli"))
         .output()?;
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("duplicate series"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown function"));
+
+    // `nines check --live` asks Prometheus for each query's last bucket: the broken SLO
+    // fails the check, the good one is reported.
+    let out = nines().args(["check", "--live"]).arg(&config).output()?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("live: api/availability: 0 events, 0 bad in the last 1m"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("live: broken/availability: ") && stderr.contains("unknown function"),
+        "{stderr}"
+    );
 
     // `nines backtest` replays the same buckets: one significant event, the outage, paged.
     let start_text = jiff::Timestamp::from_second(end - HOURS * 3600)?.to_string();

@@ -296,6 +296,50 @@ impl Prometheus {
         Ok(out)
     }
 
+    /// Good and total events of the last complete bucket before `at`, by instant queries:
+    /// checks that the API answers and that Prometheus accepts the SLO's queries
+    /// (`nines check --live`).
+    pub async fn check(
+        &self,
+        spec: &slo::SloSpec,
+        queries: &SliQueries,
+        at: i64,
+    ) -> Result<(f64, f64), String> {
+        let width = spec.bucket_seconds.max(1);
+        let t = at.div_euclid(width) * width;
+        let mut values = Vec::new();
+        for query in [
+            Some(&queries.total),
+            queries.good.as_ref(),
+            queries.bad.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !query.contains(spec::WINDOW_PLACEHOLDER) {
+                return Err(format!(
+                    "query {query:?} has no {} placeholder",
+                    spec::WINDOW_PLACEHOLDER
+                ));
+            }
+            let scale = match spec::query_scale(query)? {
+                spec::QueryScale::PerSecond => width as f64,
+                spec::QueryScale::Events => 1.0,
+            };
+            let text = query.replace(spec::WINDOW_PLACEHOLDER, &format!("{width}s"));
+            let value = self
+                .instant(&text, t)
+                .await
+                .map_err(|e| format!("{query}: {e}"))?;
+            values.push(value.unwrap_or(0.0) * scale);
+        }
+        match (values.as_slice(), queries.good.is_some()) {
+            ([total, good], true) => Ok((*good, *total)),
+            ([total, bad], false) => Ok((total - bad, *total)),
+            _ => Err("the SLI has neither a good nor a bad query".into()),
+        }
+    }
+
     /// An instant query (`/api/v1/query`): the sum of the vector's values, `None` when it
     /// is empty. Used to check that the API answers.
     pub async fn instant(&self, query: &str, at: i64) -> Result<Option<f64>, String> {
