@@ -447,6 +447,12 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
             && message.contains("unknown function with name \"mad_over_time\""),
         "{message}"
     );
+    let (status, list) = get_json(&client, &format!("{base}/api/v1/slos?at={end}")).await?;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["slos"][0]["total"], report["total"], "{list}");
+    assert_eq!(list["slos"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["errors"][0]["slo"], "broken/availability", "{list}");
+    assert_eq!(list["errors"][0]["message"], error["error"]["message"]);
     let (status, again) = get_json(
         &client,
         &format!("{base}/api/v1/slos/api/availability?at={end}"),
@@ -469,6 +475,10 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
         last("budget_remaining"),
         Some(report["error_budget"]["remaining"].clone())
     );
+    // The web UI's overview lists the working SLO (anonymous reads on loopback).
+    let overview = client.get(format!("{base}/ui/")).send().await?;
+    assert_eq!(overview.status(), 200);
+    assert!(overview.text().await?.contains("availability"));
     let health = client.get(format!("{base}/healthz")).send().await?;
     assert!(health.status().is_success());
 

@@ -108,6 +108,10 @@ pub async fn evaluate(state: &AppState, entry: &SloEntry, at: i64) -> Result<Slo
 struct ReportDocument {
     at: String,
     slos: Vec<SloReport>,
+    /// SLOs that could not be evaluated (e.g. their Prometheus refused a query); the
+    /// others are still reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<Value>,
 }
 
 pub async fn list_slos(
@@ -118,17 +122,28 @@ pub async fn list_slos(
     let at = parse_at(query.at.as_deref(), "at")?.unwrap_or_else(crate::eval_now);
     let loaded = state.config();
     let mut reports = Vec::new();
+    let mut errors = Vec::new();
     for entry in loaded.slos.iter().filter(|e| {
         query
             .service
             .as_ref()
             .is_none_or(|s| &e.config.spec.service == s)
     }) {
-        reports.push(evaluate(&state, entry, at).await?);
+        match evaluate(&state, entry, at).await {
+            Ok(report) => reports.push(report),
+            // One SLO's source failing must not hide every other SLO.
+            Err(e) if e.code == "slo.evaluation_failed" => errors.push(json!({
+                "slo": entry.key,
+                "code": e.code,
+                "message": e.message,
+            })),
+            Err(e) => return Err(e),
+        }
     }
     let doc = ReportDocument {
         at: crate::format_time(at),
         slos: reports,
+        errors,
     };
     serde_json::to_value(doc)
         .map(Json)

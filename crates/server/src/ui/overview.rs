@@ -244,7 +244,12 @@ async fn page(
         if !service.is_empty() && spec.service != service {
             continue;
         }
-        let report = report(&state, entry, at).await?;
+        // An SLO whose source fails (its own page shows why) does not take the overview down.
+        let report = match report(&state, entry, at).await {
+            Ok(report) => report,
+            Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => continue,
+            Err(e) => return Err(e),
+        };
         let st = report.status.as_str();
         if !status.is_empty() && st != status {
             continue;
