@@ -550,6 +550,24 @@ async fn three_replicas_survive_the_leader_killed_during_a_storm() -> anyhow::Re
         read_times.push(t.elapsed());
     }
     read_times.sort();
+    // /readyz: every survivor is ready and names itself; one says it leads.
+    let mut ready_leaders = Vec::new();
+    for r in replicas.iter().filter(|r| r.child.is_some()) {
+        let doc: Value = open
+            .get(format!("{}/readyz", r.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            doc["status"] == "ready" && doc["replica"] == r.name.as_str(),
+            "{}: /readyz {doc}",
+            r.name
+        );
+        if doc["leader"] == true {
+            ready_leaders.push(r.name.clone());
+        }
+    }
     drop(replicas);
 
     // Leadership over time.
@@ -661,6 +679,11 @@ async fn three_replicas_survive_the_leader_killed_during_a_storm() -> anyhow::Re
     assert!(
         !new_leaders.contains(&first_leader),
         "the killed replica still counted as leader"
+    );
+    assert_eq!(
+        ready_leaders.len(),
+        1,
+        "/readyz of the survivors names one leader: {ready_leaders:?}"
     );
     assert!(
         bad_samples.is_empty(),

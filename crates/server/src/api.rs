@@ -27,8 +27,15 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             .into_response();
     }
     match state.store.schema_version().await {
-        Ok(_) => Json(json!({ "status": "ready", "generation": state.config().generation }))
-            .into_response(),
+        // Followers are ready too (they serve and ingest); `leader` says which one evaluates
+        // and notifies.
+        Ok(_) => Json(json!({
+            "status": "ready",
+            "generation": state.config().generation,
+            "replica": state.leader.replica,
+            "leader": state.leader.is_leader(),
+        }))
+        .into_response(),
         Err(e) => ApiError::unavailable("store.unavailable", e.to_string()).into_response(),
     }
 }

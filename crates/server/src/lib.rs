@@ -11,7 +11,7 @@
 //!
 //! | route | scope | |
 //! |---|---|---|
-//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open (no token, for probes and scrapers) | liveness, readiness (store reachable, first evaluation done), OpenMetrics text |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | open (no token, for probes and scrapers) | liveness, readiness (store reachable, first evaluation done; followers are ready too, the body names the replica and whether it leads), OpenMetrics text |
 //! | `GET /api/openapi.json` | open | the OpenAPI 3.0 description of every route (`openapi.yaml`) |
 //! | `GET /api/v1/slos[?at&service]` | read | the `nines report -o json` document |
 //! | `GET /api/v1/slos/{service}/{slo}[?at]` | read | one report plus its alert tiers |
@@ -36,6 +36,9 @@
 //! valid token) and class (ingest, everything else), [`Settings::rate_limit`] and
 //! [`Settings::ingest_rate_limit`]. Over it: 429 `request.rate_limited` with `Retry-After`.
 //! Open routes are never limited.
+//!
+//! Several replicas may share one store ([`Settings::leadership`]): every replica serves the
+//! API and ingests, one elected leader evaluates alerts and notifies (see [`leader`]).
 //!
 //! Hooks for what other parts add: [`Authorizer`] (called with each route's [`Scope`]),
 //! [`Settings::audit_key`] (control-plane writes go to the store, audited), and
