@@ -1064,6 +1064,26 @@ mod tests {
     }
 
     #[test]
+    fn sources_keep_the_api_while_its_settings_stay() {
+        let sources = Sources::default();
+        assert!(sources.get(None).unwrap().is_none());
+        let a = settings("http://127.0.0.1:9090", spec::PrometheusAuth::None, 5);
+        let first = sources.get(Some(&a)).unwrap().unwrap();
+        let same = sources.get(Some(&a.clone())).unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &same),
+            "a reload with the same section keeps the caches"
+        );
+        let b = spec::PrometheusSource {
+            tenant: Some("team-b".into()),
+            ..a
+        };
+        let other = sources.get(Some(&b)).unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(other.settings().tenant.as_deref(), Some("team-b"));
+    }
+
+    #[test]
     fn basic_auth_encoding() {
         assert_eq!(base64_encode(b"nines:s3cret"), "bmluZXM6czNjcmV0");
         assert_eq!(base64_encode(b"a"), "YQ==");
