@@ -184,7 +184,7 @@ impl Prometheus {
             .map(|i| first + i * width)
             .collect();
         let mut fetched: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-        let runs = missing_runs(&starts, |s| cache.buckets.contains_key(&s));
+        let runs = missing_runs(&starts, width, |s| cache.buckets.contains_key(&s));
         if !runs.is_empty() {
             let auth = self.auth_header().await?;
             for (run_first, run_end) in runs {
@@ -501,15 +501,12 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// Runs of consecutive bucket starts that are not `cached`, as `[first, end)`.
-fn missing_runs(starts: &[i64], cached: impl Fn(i64) -> bool) -> Vec<(i64, i64)> {
-    let width = match starts {
-        [a, b, ..] => b - a,
-        _ => 0,
-    };
+/// Runs of consecutive bucket starts (`width` apart) that are not `cached`, as
+/// `[first, end)`.
+fn missing_runs(starts: &[i64], width: i64, cached: impl Fn(i64) -> bool) -> Vec<(i64, i64)> {
     let mut runs: Vec<(i64, i64)> = Vec::new();
     for &s in starts.iter().filter(|&&s| !cached(s)) {
-        let end = s + width.max(1);
+        let end = s + width;
         match runs.last_mut() {
             Some(run) if run.1 == s => run.1 = end,
             _ => runs.push((s, end)),
@@ -742,8 +739,12 @@ mod tests {
     fn missing_runs_merge_neighbours() {
         let starts: Vec<i64> = (0..10).map(|i| i * 60).collect();
         let cached = |s: i64| s < 240 || s == 420;
-        assert_eq!(missing_runs(&starts, cached), vec![(240, 420), (480, 600)]);
-        assert!(missing_runs(&starts, |_| true).is_empty());
+        assert_eq!(
+            missing_runs(&starts, 60, cached),
+            vec![(240, 420), (480, 600)]
+        );
+        assert!(missing_runs(&starts, 60, |_| true).is_empty());
+        assert_eq!(missing_runs(&[120], 60, |_| false), vec![(120, 180)]);
     }
 
     #[test]
@@ -948,6 +949,19 @@ mod tests {
         assert_eq!(seen.len(), 2, "{seen:?}");
         let asked = (seen[0].end - seen[0].start) / 60 + 1;
         assert!(asked <= 4, "asked {asked} points again");
+        // A single bucket is one point per query.
+        let one = slo::SloSpec {
+            name: "single".into(),
+            ..slo_spec()
+        };
+        log.lock().unwrap().clear();
+        let rows = prom.counts(&one, &q, now - 60, now, now).await.unwrap();
+        assert_eq!((rows.len(), rows[0].total, rows[0].good), (1, 60, 45));
+        let seen = log.lock().unwrap().clone();
+        assert!(
+            seen.iter().all(|s| s.start == now && s.end == now),
+            "{seen:?}"
+        );
         // A changed query is not answered from the old cache.
         log.lock().unwrap().clear();
         let other = queries(r#"sum(rate(http_requests_total{code="503"}[{{window}}]))"#);
