@@ -129,6 +129,9 @@ struct BucketCache {
     /// What the buckets were computed with; a change empties the cache.
     fingerprint: String,
     buckets: BTreeMap<i64, (f64, f64)>,
+    /// The longest range asked for: buckets older than twice that before now are dropped
+    /// (a short read, such as a day for a sparkline, must not drop the SLO window).
+    longest: i64,
 }
 
 impl Prometheus {
@@ -177,14 +180,17 @@ impl Prometheus {
         if cache.fingerprint != fingerprint {
             *cache = BucketCache {
                 fingerprint,
-                buckets: BTreeMap::new(),
+                ..BucketCache::default()
             };
         }
         let starts: Vec<i64> = (0..(end - first) / width)
             .map(|i| first + i * width)
             .collect();
         let mut fetched: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
-        let runs = missing_runs(&starts, width, |s| cache.buckets.contains_key(&s));
+        let runs = merge_close(
+            missing_runs(&starts, width, |s| cache.buckets.contains_key(&s)),
+            MERGE_GAP * width,
+        );
         if !runs.is_empty() {
             let auth = self.auth_header().await?;
             for (run_first, run_end) in runs {
@@ -199,8 +205,8 @@ impl Prometheus {
                 cache.buckets.insert(start, value);
             }
         }
-        // Forget what no evaluation of this range can need again (it only moves forward).
-        let keep_from = first - (end - first);
+        cache.longest = cache.longest.max(end - first);
+        let keep_from = now - 2 * cache.longest;
         cache.buckets = cache.buckets.split_off(&keep_from);
         let values = starts.iter().map(|s| {
             let v = fetched
@@ -515,6 +521,22 @@ fn missing_runs(starts: &[i64], width: i64, cached: impl Fn(i64) -> bool) -> Vec
     runs
 }
 
+/// Runs less than this many buckets apart are asked as one (asking cached buckets again is
+/// cheaper than another request).
+const MERGE_GAP: i64 = 1_000;
+
+/// Joins runs whose gap is under `gap` seconds.
+fn merge_close(runs: Vec<(i64, i64)>, gap: i64) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (first, end) in runs {
+        match out.last_mut() {
+            Some(last) if first - last.1 < gap => last.1 = end,
+            _ => out.push((first, end)),
+        }
+    }
+    out
+}
+
 /// Evaluation times `first_end ..= last` every `step`, split into `[start, end]` pairs of
 /// at most [`MAX_POINTS`] points each.
 fn chunks(first_end: i64, end: i64, step: i64) -> Vec<(i64, i64)> {
@@ -745,6 +767,10 @@ mod tests {
         );
         assert!(missing_runs(&starts, 60, |_| true).is_empty());
         assert_eq!(missing_runs(&[120], 60, |_| false), vec![(120, 180)]);
+        assert_eq!(
+            merge_close(vec![(0, 60), (120, 180), (10_000, 10_060)], 1000),
+            vec![(0, 180), (10_000, 10_060)]
+        );
     }
 
     #[test]
@@ -949,6 +975,19 @@ mod tests {
         assert_eq!(seen.len(), 2, "{seen:?}");
         let asked = (seen[0].end - seen[0].start) / 60 + 1;
         assert!(asked <= 4, "asked {asked} points again");
+        // A short read (a day, as the UI's sparkline asks) keeps the 30 days cached.
+        log.lock().unwrap().clear();
+        prom.counts(&spec, &q, later - 86_400, later, later)
+            .await
+            .unwrap();
+        prom.counts(&spec, &q, from + 60, later, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            log.lock().unwrap().len(),
+            4,
+            "only the unsettled tail, twice"
+        );
         // A single bucket is one point per query.
         let one = slo::SloSpec {
             name: "single".into(),
