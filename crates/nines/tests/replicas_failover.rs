@@ -111,7 +111,7 @@ async fn receive(State(hook): State<Arc<Hook>>, headers: HeaderMap, body: Bytes)
         fingerprints,
     });
     // A receiver that takes a moment, so sends are in flight when the leader dies.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
     StatusCode::OK
 }
 
@@ -491,17 +491,20 @@ async fn three_replicas_survive_the_leader_killed_during_a_storm() -> anyhow::Re
         .iter_mut()
         .find(|r| r.name == first_leader)
         .ok_or_else(|| anyhow::anyhow!("the leader is not a replica"))?;
-    alive.remove(&victim.name);
     let killed_at = Instant::now();
     if let Some(mut child) = victim.child.take() {
         child.0.kill()?; // SIGKILL
         child.0.wait()?;
     }
+    // Clients keep trying the dead replica for a moment (as until a load balancer's health
+    // check notices): what they send there fails and is retried on another replica.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alive.remove(&victim.name);
     println!(
         "killed {first_leader} (-9) {:.1} s into the storm",
         BEFORE_KILL.as_secs_f64()
     );
-    tokio::time::sleep(AFTER_KILL).await;
+    tokio::time::sleep(AFTER_KILL.saturating_sub(Duration::from_millis(300))).await;
     stop_load.store(true, Ordering::SeqCst);
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for p in posters {
