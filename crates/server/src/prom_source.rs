@@ -28,6 +28,10 @@ use store::BucketCount;
 /// Points per `query_range` request: under Prometheus' limit of 11,000 per series.
 pub const MAX_POINTS: i64 = 10_000;
 
+/// Buckets one read may cover (400 days of minutes): a history request reaching years back
+/// must not make the server ask Prometheus for millions of points and hold them.
+pub const MAX_BUCKETS: i64 = 576_000;
+
 /// Bytes of an HTTP error body kept in the error message.
 const ERROR_BODY_BYTES: usize = 300;
 
@@ -170,6 +174,12 @@ impl Prometheus {
         let end = to.div_euclid(width) * width + if to.rem_euclid(width) == 0 { 0 } else { width };
         if end <= first {
             return Ok(Vec::new());
+        }
+        if (end - first) / width > MAX_BUCKETS {
+            return Err(format!(
+                "{} buckets asked; at most {MAX_BUCKETS} are read from Prometheus at once",
+                (end - first) / width
+            ));
         }
         let settle = self.settings.settle_seconds.unwrap_or(2 * width);
         // A bucket is settled once its end is `settle` old.
@@ -988,6 +998,14 @@ mod tests {
             4,
             "only the unsettled tail, twice"
         );
+        // Years of minutes are refused before anything is asked.
+        log.lock().unwrap().clear();
+        let err = prom
+            .counts(&spec, &q, now - 2 * 365 * 86_400, now, now)
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("1051200 buckets asked"), "{err}");
+        assert!(log.lock().unwrap().is_empty());
         // A single bucket is one point per query.
         let one = slo::SloSpec {
             name: "single".into(),
