@@ -227,6 +227,97 @@ impl Alive {
     }
 }
 
+/// Waits until every replica answers `/readyz` with 200.
+async fn wait_ready(open: &reqwest::Client, replicas: &[Replica]) -> anyhow::Result<()> {
+    for r in replicas {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ready = open.get(format!("{}/readyz", r.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{} not ready", r.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Waits (at most `within`) until exactly one running replica says it leads; its name.
+async fn single_leader(
+    open: &reqwest::Client,
+    replicas: &[Replica],
+    within: Duration,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut leaders = Vec::new();
+        for r in replicas.iter().filter(|r| r.child.is_some()) {
+            if leads(open, &r.base).await == Some(true) {
+                leaders.push(r.name.clone());
+            }
+        }
+        if leaders.len() == 1 {
+            return Ok(leaders.remove(0));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no single leader within {within:?}: {leaders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `nines_leader_transitions_total` of one replica.
+async fn transitions(http: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find(|l| l.starts_with("nines_leader_transitions_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no nines_leader_transitions_total in {base}/metrics"))
+}
+
+/// The same files for every replica: config, store URL, audit key.
+struct Files {
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    url: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn files(url: &str, webhook: &str) -> anyhow::Result<Files> {
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, format!("{AUDIT_KEY}\n"))?;
+    let url_file = dir.path().join("store-url");
+    std::fs::write(&url_file, format!("{url}\n"))?;
+    let config_path = dir.path().join("nines.yaml");
+    std::fs::write(&config_path, config(webhook))?;
+    Ok(Files {
+        dir,
+        config: config_path,
+        url: url_file,
+        key,
+    })
+}
+
+fn start_replicas(files: &Files, n: usize) -> anyhow::Result<Vec<Replica>> {
+    (0..n)
+        .map(|i| {
+            let name = format!("replica-{i}");
+            let home = files.dir.path().join(&name);
+            std::fs::create_dir_all(&home)?;
+            start_replica(&name, &home, &files.config, &files.url, &files.key)
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The load.
 
@@ -394,70 +485,25 @@ async fn three_replicas_survive_the_leader_killed_during_a_storm() -> anyhow::Re
     let started = Instant::now();
     let cluster = store::testing::PgCluster::start()?;
     let url = cluster.create_database("replicas").await?;
-    let dir = tempfile::tempdir()?;
-    let key_file = dir.path().join("audit.key");
-    std::fs::write(&key_file, format!("{AUDIT_KEY}\n"))?;
-    let url_file = dir.path().join("store-url");
-    std::fs::write(&url_file, format!("{url}\n"))?;
     let (hook_url, hook) = start_receiver().await?;
-    let config_path = dir.path().join("nines.yaml");
-    std::fs::write(&config_path, config(&hook_url))?;
+    let files = files(&url, &hook_url)?;
 
     // Tokens go straight into the shared store (it is migrated by this first open).
     let shared = store::open(&url).await?;
-    shared.set_audit_key(store::AuditKey::from_file(&key_file)?);
+    shared.set_audit_key(store::AuditKey::from_file(&files.key)?);
     let ingest = client(&create_token(shared.as_ref(), store::TokenRole::Ingest).await?)?;
     let open = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
 
-    let mut replicas = Vec::new();
-    for n in 0..REPLICAS {
-        let name = format!("replica-{n}");
-        let home = dir.path().join(&name);
-        std::fs::create_dir_all(&home)?;
-        replicas.push(start_replica(
-            &name,
-            &home,
-            &config_path,
-            &url_file,
-            &key_file,
-        )?);
-    }
+    let mut replicas = start_replicas(&files, REPLICAS)?;
     let alive = Arc::new(Alive::default());
     *lock(&alive.bases) = replicas
         .iter()
         .map(|r| (r.name.clone(), r.base.clone()))
         .collect();
-    for r in &replicas {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let ready = open.get(format!("{}/readyz", r.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{} not ready", r.name);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    // One leader before the storm.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first_leader = loop {
-        let mut leaders = Vec::new();
-        for r in &replicas {
-            if leads(&open, &r.base).await == Some(true) {
-                leaders.push(r.name.clone());
-            }
-        }
-        if leaders.len() == 1 {
-            break leaders.remove(0);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no single leader at the start: {leaders:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    wait_ready(&open, &replicas).await?;
+    let first_leader = single_leader(&open, &replicas, Duration::from_secs(10)).await?;
     println!("leader at the start: {first_leader}");
 
     // The storm, the ingestion and the sampler.
@@ -718,4 +764,99 @@ async fn three_replicas_survive_the_leader_killed_during_a_storm() -> anyhow::Re
     assert!(acked.requests.load(Ordering::SeqCst) > 100);
     shared.close().await?;
     Ok(())
+}
+
+/// A leader whose database sessions all end (as when the network between it and the
+/// database fails, or an operator terminates them) stops leading at once; after the
+/// re-election exactly one replica leads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_its_database_session_steps_down() -> anyhow::Result<()> {
+    let cluster = store::testing::PgCluster::start()?;
+    let url = cluster.create_database("sessions").await?;
+    let files = files(&url, "http://127.0.0.1:9/hook")?;
+    store::open(&url).await?.close().await?;
+    let open = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let replicas = start_replicas(&files, 2)?;
+    wait_ready(&open, &replicas).await?;
+    let leader = single_leader(&open, &replicas, Duration::from_secs(10)).await?;
+    let base = &replicas
+        .iter()
+        .find(|r| r.name == leader)
+        .ok_or_else(|| anyhow::anyhow!("no such replica"))?
+        .base;
+    let before = transitions(&open, base).await?;
+
+    let cut = Instant::now();
+    let ended = cluster.kill_connections("sessions").await?;
+    // The leader's next check (within a tick) fails: it counts a loss.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while transitions(&open, base).await? < before + 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stepped_down = cut.elapsed();
+    let after = transitions(&open, base).await?;
+    let again = single_leader(&open, &replicas, Duration::from_secs(10)).await?;
+    println!(
+        "{ended} sessions ended: {leader} stepped down after {:.2} s; {again} leads {:.2} s after the cut",
+        stepped_down.as_secs_f64(),
+        cut.elapsed().as_secs_f64()
+    );
+    assert!(after > before, "{leader} never noticed it lost its session");
+    assert!(
+        stepped_down <= Duration::from_secs(3),
+        "stepping down took {stepped_down:?}"
+    );
+    // Both replicas are still serving.
+    wait_ready(&open, &replicas).await?;
+    Ok(())
+}
+
+/// A shared store needs one audit key for every replica, and an empty URL file is refused.
+#[test]
+fn a_postgres_store_needs_an_audit_key_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(&config, config_text())?;
+    let out = nines()
+        .env_remove("NINES_STORE")
+        .env_remove("NINES_STORE_FILE")
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "postgres://u@127.0.0.1:9/db",
+            "--config",
+        ])
+        .arg(&config)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--audit-key-file"), "{stderr}");
+    assert!(
+        !dir.path().join("nines-data").exists(),
+        "a data directory was created"
+    );
+
+    let empty = dir.path().join("empty-url");
+    std::fs::write(&empty, "\n")?;
+    let out = nines()
+        .env_remove("NINES_STORE")
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--store-file"])
+        .arg(&empty)
+        .arg("--config")
+        .arg(&config)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("empty"), "{stderr}");
+    Ok(())
+}
+
+fn config_text() -> String {
+    config("http://127.0.0.1:9/hook")
 }
