@@ -290,7 +290,12 @@ pub async fn evaluate_all(state: &AppState) {
             .get_or_create(&crate::metrics::outcome(saved.is_ok()))
             .inc();
     }
-    state.metrics.alerts_firing.set(firing);
+    // Only the leader's count: summed over replicas, the followers' copies would count every
+    // firing tier once per replica.
+    state
+        .metrics
+        .alerts_firing
+        .set(if step { firing } else { 0 });
     if still_leading() {
         let slo_alerts = slo_alerts(state, &loaded);
         if let Err(e) = state
