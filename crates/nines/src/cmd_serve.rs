@@ -223,10 +223,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     settings.max_log_body = args.max_log_body_bytes;
     settings.request_timeout = args.request_timeout;
     settings.eval_interval = args.eval_interval;
-    settings.retention = server::retention::Retention {
+    settings.retention = Some(server::retention::Retention {
         counters: args.retention_counters,
         notifications: args.retention_notifications,
-    };
+    });
     if let Some(RateLimitArg(limit)) = args.rate_limit {
         settings.rate_limit = limit;
     }

@@ -146,8 +146,10 @@ pub struct Settings {
     pub max_remote_write_body: usize,
     /// Requests taking longer get 503 `request.timeout` (default 30 s).
     pub request_timeout: Duration,
-    /// How long counters and finished notifications are kept ([`retention`]).
-    pub retention: retention::Retention,
+    /// How long counters and finished notifications are kept ([`retention`]); `None` keeps
+    /// everything. `nines serve` always sets it; embedders and tests that replay old
+    /// timestamps leave it off so nothing they write is pruned under them.
+    pub retention: Option<retention::Retention>,
     /// Reload the config on SIGHUP (the binary sets it; tests leave it off).
     pub reload_on_sighup: bool,
     /// Checks every request but the open ones (default: [`auth::StoreTokens`]).
@@ -186,7 +188,7 @@ impl Settings {
             max_log_body: 16 << 20,
             max_remote_write_body: 16 << 20,
             request_timeout: Duration::from_secs(30),
-            retention: retention::Retention::DEFAULT,
+            retention: None,
             reload_on_sighup: false,
             authorizer: Arc::new(auth::StoreTokens),
             audit_key: None,
@@ -213,7 +215,9 @@ pub async fn run(
         .await
         .map_err(|e| Error::Task(e.to_string()))?
         .map_err(Error::Config)?;
-    retention::check(&settings.retention, &loaded).map_err(Error::Config)?;
+    if let Some(retention) = &settings.retention {
+        retention::check(retention, &loaded).map_err(Error::Config)?;
+    }
     let (store, owned_store): (Arc<dyn store::Store>, bool) = match settings.store.clone() {
         Some(store) => (store, false),
         None => {

@@ -117,8 +117,11 @@ pub struct Pruned {
 
 /// Deletes what is older than the retention at `now` (unix seconds), never counters the
 /// current configuration still reads.
-pub async fn prune_once(state: &AppState, now: i64) -> Result<Pruned, store::StoreError> {
-    let retention = state.settings.retention;
+pub async fn prune_once(
+    state: &AppState,
+    retention: Retention,
+    now: i64,
+) -> Result<Pruned, store::StoreError> {
     let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     let mut keep = seconds(retention.counters);
     if let Some((slo, needed)) = needed_span(&state.config()) {
@@ -158,6 +161,9 @@ pub async fn prune_once(state: &AppState, now: i64) -> Result<Pruned, store::Sto
 /// Prunes at once and then every [`INTERVAL`] until `stop` turns true. [`check`] runs
 /// before, at start-up.
 pub async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(retention) = state.settings.retention else {
+        return;
+    };
     // The first tick completes at once: a server that restarts often still prunes.
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -172,7 +178,7 @@ pub async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bo
         if !state.leader.is_leader() {
             continue;
         }
-        let outcome = match prune_once(&state, crate::now()).await {
+        let outcome = match prune_once(&state, retention, crate::now()).await {
             Ok(pruned) => {
                 if pruned != Pruned::default() {
                     eprintln!(
