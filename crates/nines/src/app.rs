@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use slo::{SloReport, SloSpec};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The config was invalid; its diagnostics have been printed. Exit code 1.
@@ -35,13 +35,18 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Opens (creating on first use) the embedded store under `data_dir`.
-pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn store::Store>> {
-    let path = data_dir.join("nines.db");
-    let store = store::SqliteStore::open(&path)
+/// Opens the store: the embedded one under `--data-dir` (created on first use) or the shared
+/// one named by `--store` / `--store-file`.
+pub async fn open_store(args: &crate::StoreArgs) -> anyhow::Result<Arc<dyn store::Store>> {
+    let location = args.location()?;
+    if store::is_postgres_url(&location) {
+        return store::open(&location)
+            .await
+            .context("opening the PostgreSQL store");
+    }
+    store::open(&location)
         .await
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))
 }
 
 /// The configuration's Prometheus API (`prometheus:`), `None` without one.

@@ -78,8 +78,8 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(read_checkpoint)
         .transpose()?;
-    let key = args.audit.load(&args.store.data_dir)?;
-    let store = app::open_store(&args.store.data_dir).await?;
+    let key = args.audit.load_for(&args.store)?;
+    let store = app::open_store(&args.store).await?;
     let report = store.verify_audit(&key, checkpoint.as_ref()).await;
     store.close().await?;
     let report = report.context("reading the audit log")?;
@@ -109,7 +109,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = app::open_store(&args.store.data_dir).await?;
+    let store = app::open_store(&args.store).await?;
     let checkpoint = store.audit_checkpoint().await;
     store.close().await?;
     let checkpoint = checkpoint.context("reading the end of the audit log")?;

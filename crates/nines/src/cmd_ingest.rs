@@ -176,9 +176,7 @@ pub fn run_paths(
         json_field: Vec::new(),
         service: None,
         from_start: false,
-        store: crate::StoreArgs {
-            data_dir: data_dir.to_path_buf(),
-        },
+        store: crate::StoreArgs::embedded(data_dir),
         threads: None,
         output: SummaryFormat::Table,
     })
@@ -213,7 +211,7 @@ fn access_log(args: AccessLogArgs) -> anyhow::Result<ExitCode> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let rt = app::runtime()?;
-    let store = rt.block_on(app::open_store(&args.store.data_dir))?;
+    let store = rt.block_on(app::open_store(&args.store))?;
     let started = Instant::now();
     let mut summaries = Vec::new();
     for path in &args.files {

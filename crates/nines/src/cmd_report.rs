@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     report(
         &args.config,
-        &args.store.data_dir,
+        &args.store,
         args.at.as_deref(),
         args.service.as_deref(),
         args.output,
@@ -40,12 +40,18 @@ pub fn run_at(
     at: &str,
     output: Format,
 ) -> anyhow::Result<ExitCode> {
-    report(config, data_dir, Some(at), None, output)
+    report(
+        config,
+        &crate::StoreArgs::embedded(data_dir),
+        Some(at),
+        None,
+        output,
+    )
 }
 
 fn report(
     config: &[PathBuf],
-    data_dir: &Path,
+    store: &crate::StoreArgs,
     at: Option<&str>,
     service: Option<&str>,
     output: Format,
@@ -55,7 +61,7 @@ fn report(
     let specs = app::selected_slos(&config, service);
     let rt = app::runtime()?;
     let reports = rt.block_on(async {
-        let store = app::open_store(data_dir).await?;
+        let store = app::open_store(store).await?;
         let prometheus = app::prometheus(&config)?;
         let mut reports = Vec::with_capacity(specs.len());
         for spec in specs {

@@ -66,6 +66,16 @@ impl AuditKeyArgs {
             None => store::audit_key(data_dir)?,
         })
     }
+
+    /// The key for `store`: a shared store has no data directory of its own, and a key made
+    /// up here would not be the one its servers chain the log with.
+    pub fn load_for(&self, store: &crate::StoreArgs) -> anyhow::Result<store::AuditKey> {
+        anyhow::ensure!(
+            !store.is_shared() || self.audit_key_file.is_some(),
+            "a shared store needs --audit-key-file: the key every `nines serve` of it uses"
+        );
+        self.load(&store.data_dir)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,8 +105,8 @@ async fn open_keyed(
     store: &crate::StoreArgs,
     audit: &AuditKeyArgs,
 ) -> anyhow::Result<Arc<dyn store::Store>> {
-    let key = audit.load(&store.data_dir)?;
-    let opened = app::open_store(&store.data_dir).await?;
+    let key = audit.load_for(store)?;
+    let opened = app::open_store(store).await?;
     opened.set_audit_key(key);
     Ok(opened)
 }
@@ -130,7 +140,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let store = app::open_store(&args.store.data_dir).await?;
+    let store = app::open_store(&args.store).await?;
     let tokens = store.list_tokens().await;
     store.close().await?;
     let tokens = tokens.context("listing tokens")?;

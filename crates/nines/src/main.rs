@@ -98,12 +98,61 @@ enum Command {
     },
 }
 
-/// Options shared by commands that open the store.
+/// Options shared by commands that open the store: the embedded store of a data directory,
+/// or a shared store (PostgreSQL) named by `--store` / `--store-file` as `nines serve` takes it.
 #[derive(clap::Args, Clone)]
 pub struct StoreArgs {
     /// Directory of the embedded store (created on first use).
     #[arg(long, env = "NINES_DATA_DIR", default_value = "./nines-data")]
     pub data_dir: PathBuf,
+    /// A shared store instead: a PostgreSQL URL (postgres://USER:PASSWORD@HOST/DB). Prefer
+    /// --store-file for a URL with a password.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NINES_STORE",
+        hide_env_values = true,
+        conflicts_with = "store_file"
+    )]
+    pub store: Option<String>,
+    /// A file holding the store's URL (a mounted Kubernetes Secret, a systemd credential).
+    #[arg(long, value_name = "FILE", env = "NINES_STORE_FILE")]
+    pub store_file: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The embedded store of `data_dir`.
+    pub fn embedded(data_dir: &std::path::Path) -> StoreArgs {
+        StoreArgs {
+            data_dir: data_dir.to_path_buf(),
+            store: None,
+            store_file: None,
+        }
+    }
+
+    /// What `store::open` takes: the URL given or read from its file, else the data
+    /// directory's `nines.db`.
+    pub fn location(&self) -> anyhow::Result<String> {
+        use anyhow::Context;
+        if let Some(url) = &self.store {
+            return Ok(url.trim().to_string());
+        }
+        if let Some(path) = &self.store_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the store URL from {}", path.display()))?;
+            anyhow::ensure!(!text.trim().is_empty(), "{} is empty", path.display());
+            return Ok(text.trim().to_string());
+        }
+        let path = self.data_dir.join("nines.db");
+        path.to_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("{} is not valid UTF-8", path.display()))
+    }
+
+    /// Whether the store is shared by several servers (its audit key must then be given).
+    pub fn is_shared(&self) -> bool {
+        self.store_file.is_some() || self.store.as_deref().is_some_and(store::is_postgres_url)
+    }
 }
 
 fn main() -> ExitCode {

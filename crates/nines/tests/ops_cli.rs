@@ -399,6 +399,88 @@ async fn migrate_postgres_from_a_url_file() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The admin commands reach a shared PostgreSQL store the way `nines serve --store-file` does:
+/// the first admin token of a Kubernetes install is made this way, and the audit log the
+/// replicas chain is verified with the key they share. Without that key both are refused.
+#[tokio::test]
+async fn token_and_audit_work_on_a_postgres_store_with_the_shared_key() -> anyhow::Result<()> {
+    let cluster = store::testing::PgCluster::start()?;
+    let url = cluster.create_database("ops_token").await?;
+    let dir = tempfile::tempdir()?;
+    let url_file = dir.path().join("store-url");
+    std::fs::write(&url_file, format!("{url}\n"))?;
+    let key_file = dir.path().join("audit.key");
+    std::fs::write(&key_file, format!("{}\n", "ab".repeat(32)))?;
+    let shared = ["--store-file", path(&url_file)];
+    let keyed = [
+        "--store-file",
+        path(&url_file),
+        "--audit-key-file",
+        path(&key_file),
+    ];
+
+    let out = run(&[
+        &["token", "create", "--role", "admin", "--name", "x"][..],
+        &shared,
+    ]
+    .concat())?;
+    assert!(
+        !out.status.success(),
+        "created a token without the shared key"
+    );
+    assert!(text(&out).contains("--audit-key-file"), "{}", text(&out));
+
+    let out = run(&[
+        &[
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "first-admin",
+        ][..],
+        &keyed,
+    ]
+    .concat())?;
+    assert!(out.status.success(), "token create: {}", text(&out));
+    let secret = String::from_utf8(out.stdout)?.trim().to_string();
+    assert!(secret.len() >= 32, "secret {secret:?}");
+
+    let out = run(&[&["token", "list", "-o", "json"][..], &shared].concat())?;
+    assert!(out.status.success(), "token list: {}", text(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout)?;
+    assert!(
+        listed.to_string().contains("first-admin"),
+        "token list: {listed}"
+    );
+    // The record is in PostgreSQL, not in some data directory of the working directory.
+    let opened = store::open(&url).await?;
+    let tokens = opened.list_tokens().await?;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].sha256, store::token_sha256(&secret));
+    opened.close().await?;
+
+    let out = run(&[&["audit", "verify"][..], &keyed].concat())?;
+    assert!(out.status.success(), "audit verify: {}", text(&out));
+    let other_key = dir.path().join("other.key");
+    std::fs::write(&other_key, "cd".repeat(32))?;
+    let out = run(&[
+        "audit",
+        "verify",
+        "--store-file",
+        path(&url_file),
+        "--audit-key-file",
+        path(&other_key),
+    ])?;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "verify with the wrong key: {}",
+        text(&out)
+    );
+    Ok(())
+}
+
 /// The value of `name{labels}` in the OpenMetrics text at `base`/metrics.
 async fn metric(base: &str, series: &str) -> anyhow::Result<Option<f64>> {
     let body = reqwest::get(format!("{base}/metrics"))
