@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let rt = app::runtime()?;
     let rows = rt.block_on(async {
-        let store = app::open_store(&args.store.data_dir).await?;
+        let store = app::open_store(&args.store).await?;
         let rows = app::counts(store.as_ref(), &config, slo_config, start, to).await?;
         store.close().await?;
         anyhow::Ok(rows)
