@@ -22,7 +22,10 @@ pub fn nines() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nines"));
     c.env_remove("NINES_DATA_DIR")
         .env_remove("NINES_AUDIT_KEY_FILE")
-        .env_remove("NINES_TOKEN");
+        .env_remove("NINES_TOKEN")
+        .env_remove("NINES_STORE")
+        .env_remove("NINES_STORE_FILE")
+        .env_remove("NINES_REPLICA_ID");
     c
 }
 
