@@ -25,6 +25,7 @@ mod memory;
 mod migrations;
 mod notifications;
 mod postgres;
+mod sql;
 mod sqlite;
 pub mod testing;
 
