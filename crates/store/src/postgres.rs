@@ -11,17 +11,15 @@
 //! - Migrations run under their own advisory lock, so replicas starting together migrate once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, Postgres};
+use sqlx::{PgPool, Postgres};
 
-use crate::migrations::{
-    now_secs, AppliedMigration, Dialect, MigrationReport, LATEST_VERSION, MIGRATIONS,
-};
+use crate::migrations::{Dialect, MigrationReport, LATEST_VERSION};
 use crate::sql::{key_to_i64, to_i64};
-use crate::{prepare, AuditKey, IngestBatch, Store, StoreError, MAX_COUNT};
+use crate::{prepare, AuditKey, IngestBatch, StoreError, MAX_COUNT};
 
 /// Advisory lock key of every write but counter commits (arbitrary, fixed: "nines" + 1).
 const WRITE_LOCK: i64 = 0x6e69_6e65_7301;
@@ -109,12 +107,6 @@ impl PgStore {
         }
     }
 
-    /// Sets the audit key (see [`Store::set_audit_key`]).
-    pub fn with_audit_key(self, key: AuditKey) -> Self {
-        self.set_audit_key(key);
-        self
-    }
-
     /// The database URL, password redacted.
     pub fn location(&self) -> &str {
         &self.location
@@ -124,14 +116,6 @@ impl PgStore {
     /// election with advisory locks).
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    fn key(&self) -> Result<AuditKey, StoreError> {
-        self.audit_key
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::NoAuditKey)
     }
 
     /// A write transaction holding [`WRITE_LOCK`] until it ends.
@@ -189,55 +173,10 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(migrate_err(LATEST_VERSION))?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     BIGINT PRIMARY KEY,
-                description TEXT NOT NULL,
-                applied_at  BIGINT NOT NULL
-            )",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(migrate_err(LATEST_VERSION))?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(migrate_err(LATEST_VERSION))?;
-        if current > i64::from(LATEST_VERSION) {
-            return Err(StoreError::SchemaTooNew {
-                path: PathBuf::from(&self.location),
-                found: current,
-                supported: LATEST_VERSION,
-            });
-        }
-        let applied_at = now_secs();
-        let mut applied = Vec::new();
-        for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
-            // DDL is transactional in PostgreSQL: a failed migration leaves the schema as it was.
-            sqlx::raw_sql(AssertSqlSafe(m.sql(Dialect::Postgres)))
-                .execute(&mut *tx)
-                .await
-                .map_err(migrate_err(m.version))?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
-            )
-            .bind(i64::from(m.version))
-            .bind(m.description)
-            .bind(applied_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(migrate_err(m.version))?;
-            applied.push(AppliedMigration {
-                version: m.version,
-                description: m.description,
-            });
-        }
+        let report =
+            shared::migrate_in(&mut tx, Dialect::Postgres, Path::new(&self.location)).await?;
         tx.commit().await.map_err(migrate_err(LATEST_VERSION))?;
-        Ok(MigrationReport::new(
-            u32::try_from(current).unwrap_or(0),
-            applied,
-        ))
+        Ok(report)
     }
 
     /// Ids of `names` in `series`, registering the new ones.

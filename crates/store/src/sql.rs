@@ -70,6 +70,10 @@ macro_rules! sql_store {
 
             use super::*;
             use $crate::audit::{prepare_audit, PreparedAudit};
+            use $crate::migrations::{
+                expand, now_secs, AppliedMigration, Dialect, MigrationReport, LATEST_VERSION,
+                MIGRATIONS, SCHEMA_MIGRATIONS,
+            };
             use $crate::control::{validate_alert_states, validate_change, validate_sha256, validate_token};
             use $crate::incidents::{
                 validate_automation, validate_doc, validate_parent, validate_team, validate_timeline,
@@ -90,6 +94,68 @@ macro_rules! sql_store {
                 TeamRecord, TimelineRecord, ToilRecord, TokenRecord, TokenRole, TrackerSample, GENESIS_MAC,
             };
 
+            /// Brings the schema up to date inside `tx`, which holds the backend's migration lock; the
+            /// caller commits.
+            pub(super) async fn migrate_in(
+                tx: &mut $conn,
+                dialect: Dialect,
+                path: &std::path::Path,
+            ) -> Result<MigrationReport, StoreError> {
+                let migrate_err = |version| {
+                    let path = path.to_path_buf();
+                    move |source| StoreError::Migrate {
+                        path,
+                        version,
+                        source,
+                    }
+                };
+                sqlx::raw_sql(AssertSqlSafe(expand(SCHEMA_MIGRATIONS, dialect)))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(migrate_err(LATEST_VERSION))?;
+                let current: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(migrate_err(LATEST_VERSION))?;
+                if current > i64::from(LATEST_VERSION) {
+                    return Err(StoreError::SchemaTooNew {
+                        path: path.to_path_buf(),
+                        found: current,
+                        supported: LATEST_VERSION,
+                    });
+                }
+                let applied_at = now_secs();
+                let mut applied = Vec::new();
+                for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
+                    // DDL is transactional in both: a failed migration leaves the schema as it was.
+                    sqlx::raw_sql(AssertSqlSafe(m.sql(dialect)))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(migrate_err(m.version))?;
+                    sqlx::query(
+                        "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(i64::from(m.version))
+                    .bind(m.description)
+                    .bind(applied_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(migrate_err(m.version))?;
+                    applied.push(AppliedMigration {
+                        version: m.version,
+                        description: m.description,
+                    });
+                }
+                // `current` is at most LATEST_VERSION here.
+                Ok(MigrationReport::new(
+                    u32::try_from(current).unwrap_or(0),
+                    applied,
+                ))
+            }
+
+            /// Appends the sealed audit record inside `tx` (which holds the backend's write lock); returns
+            /// its number.
             async fn append_in(
                 tx: &mut $conn,
                 key: &AuditKey,
@@ -295,6 +361,22 @@ macro_rules! sql_store {
                     author: row.try_get(8).map_err(read())?,
                     source: row.try_get(9).map_err(read())?,
                 })
+            }
+
+            impl $store {
+                /// Sets the audit key (see [`Store::set_audit_key`]).
+                pub fn with_audit_key(self, key: AuditKey) -> Self {
+                    self.set_audit_key(key);
+                    self
+                }
+
+                fn key(&self) -> Result<AuditKey, StoreError> {
+                    self.audit_key
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone()
+                        .ok_or(StoreError::NoAuditKey)
+                }
             }
 
             #[async_trait::async_trait]

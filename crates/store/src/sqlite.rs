@@ -8,11 +8,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, SqlitePool};
 
-use crate::migrations::{
-    now_secs, AppliedMigration, Dialect, MigrationReport, LATEST_VERSION, MIGRATIONS,
-};
+use crate::migrations::{Dialect, MigrationReport, LATEST_VERSION};
 use crate::sql::key_to_i64;
-use crate::{prepare, AuditKey, IngestBatch, Store, StoreError};
+use crate::{prepare, AuditKey, IngestBatch, StoreError};
 
 /// Rows per multi-row upsert: 4 binds each, far below SQLite's 32,766-parameter limit (and PostgreSQL's
 /// 65,535), and big enough that statement overhead is amortised.
@@ -164,20 +162,6 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Sets the audit key (see [`Store::set_audit_key`]).
-    pub fn with_audit_key(self, key: AuditKey) -> Self {
-        self.set_audit_key(key);
-        self
-    }
-
-    fn key(&self) -> Result<AuditKey, StoreError> {
-        self.audit_key
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::NoAuditKey)
-    }
-
     /// Caps the database file at about `max_bytes` (`None`: no cap). Writes that would grow it
     /// beyond fail with [`StoreError::DiskFull`], exactly as when the disk itself is full, and
     /// succeed again once the cap is raised; reads are never affected. Space freed inside the
@@ -277,55 +261,9 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(migrate_err(LATEST_VERSION))?;
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version     INTEGER PRIMARY KEY,
-                description TEXT NOT NULL,
-                applied_at  INTEGER NOT NULL
-            ) STRICT",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(migrate_err(LATEST_VERSION))?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(migrate_err(LATEST_VERSION))?;
-        if current > i64::from(LATEST_VERSION) {
-            return Err(StoreError::SchemaTooNew {
-                path: self.path.clone(),
-                found: current,
-                supported: LATEST_VERSION,
-            });
-        }
-        let applied_at = now_secs();
-        let mut applied = Vec::new();
-        for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
-            sqlx::raw_sql(AssertSqlSafe(m.sql(Dialect::Sqlite)))
-                .execute(&mut *tx)
-                .await
-                .map_err(migrate_err(m.version))?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-            )
-            .bind(i64::from(m.version))
-            .bind(m.description)
-            .bind(applied_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(migrate_err(m.version))?;
-            applied.push(AppliedMigration {
-                version: m.version,
-                description: m.description,
-            });
-        }
+        let report = shared::migrate_in(&mut tx, Dialect::Sqlite, &self.path).await?;
         tx.commit().await.map_err(migrate_err(LATEST_VERSION))?;
-        // `current` is at most LATEST_VERSION here.
-        Ok(MigrationReport::new(
-            u32::try_from(current).unwrap_or(0),
-            applied,
-        ))
+        Ok(report)
     }
 }
 
@@ -589,6 +527,7 @@ crate::sql::sql_store! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
