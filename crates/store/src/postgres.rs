@@ -153,6 +153,20 @@ impl PgStore {
         self.begin_write(operation).await
     }
 
+    /// Runs one delete of data only ingestion writes. No lock: one statement is atomic, and
+    /// holding the write lock through a large delete would stall every audited write.
+    async fn delete_ingested(
+        &self,
+        operation: &'static str,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<u64, StoreError> {
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::query(operation))?;
+        Ok(done.rows_affected())
+    }
+
     async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let migrate_err = |version| {
             let path = PathBuf::from(&self.location);
@@ -404,43 +418,6 @@ crate::sql::sql_store! {
                 .map_err(StoreError::query("committing an ingest batch"))
         }
 
-
-        async fn forget_tracker_samples(
-            &self,
-            stream: &str,
-            before_ms: i64,
-        ) -> Result<u64, StoreError> {
-            // Deletes of data only ingestion writes need no lock: one statement is atomic, and
-            // holding the write lock through a large delete would stall every audited write.
-            let done =
-                sqlx::query("DELETE FROM counter_trackers WHERE stream = $1 AND timestamp_ms < $2")
-                    .bind(stream)
-                    .bind(before_ms)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(StoreError::query("forgetting counter tracker samples"))?;
-            Ok(done.rows_affected())
-        }
-
-        async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
-            let done = sqlx::query("DELETE FROM counters WHERE bucket_start < $1")
-                .bind(bucket_before)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::query("pruning counters"))?;
-            Ok(done.rows_affected())
-        }
-
-        async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
-            let done = sqlx::query("DELETE FROM ingest_requests WHERE first_seen < $1")
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::query("pruning request ids"))?;
-            Ok(done.rows_affected())
-        }
-
-
         fn backend(&self) -> &'static str {
             "postgres"
         }
@@ -450,7 +427,6 @@ crate::sql::sql_store! {
             self.pool.close().await;
             Ok(())
         }
-
     }
 }
 

@@ -10,6 +10,7 @@
 //! - `async fn begin_write(&self, op)` / `begin_control(&self, op)`: a write transaction under the
 //!   backend's write lock (derefs to the connection, has `commit`),
 //! - `async fn begin_snapshot(&self, op)`: a read transaction that sees one snapshot,
+//! - `async fn delete_ingested(&self, op, query)`: runs one delete of data only ingestion writes,
 //! - the field `pool`.
 
 use crate::{DocKind, StoreError};
@@ -442,6 +443,32 @@ macro_rules! sql_store {
                     // Stored as signed integers; callers expect unsigned key order.
                     out.sort_by_key(|t| t.series_key);
                     Ok(out)
+                }
+
+                async fn forget_tracker_samples(
+                    &self,
+                    stream: &str,
+                    before_ms: i64,
+                ) -> Result<u64, StoreError> {
+                    let query = sqlx::query(
+                        "DELETE FROM counter_trackers WHERE stream = $1 AND timestamp_ms < $2",
+                    )
+                    .bind(stream)
+                    .bind(before_ms);
+                    self.delete_ingested("forgetting counter tracker samples", query)
+                        .await
+                }
+
+                async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
+                    let query =
+                        sqlx::query("DELETE FROM counters WHERE bucket_start < $1").bind(bucket_before);
+                    self.delete_ingested("pruning counters", query).await
+                }
+
+                async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
+                    let query =
+                        sqlx::query("DELETE FROM ingest_requests WHERE first_seen < $1").bind(before);
+                    self.delete_ingested("pruning request ids", query).await
                 }
 
                 async fn position(&self, source: &str) -> Result<Option<FilePosition>, StoreError> {

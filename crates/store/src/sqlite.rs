@@ -218,6 +218,21 @@ impl SqliteStore {
             .map_err(StoreError::query(operation))
     }
 
+    /// Runs one delete of data only ingestion writes, as any other write.
+    async fn delete_ingested(
+        &self,
+        operation: &'static str,
+        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write(operation).await?;
+        let done = query
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query(operation))?;
+        tx.commit().await.map_err(StoreError::query(operation))?;
+        Ok(done.rows_affected())
+    }
+
     /// Writes a consistent copy of the database to `dest` (a new file) while writers go on:
     /// `VACUUM INTO` reads one snapshot, so the copy holds every transaction committed before it
     /// began and none after. Refuses to overwrite anything at `dest`.
@@ -462,55 +477,6 @@ crate::sql::sql_store! {
                 .map_err(StoreError::query("committing an ingest batch"))
         }
 
-
-        async fn forget_tracker_samples(
-            &self,
-            stream: &str,
-            before_ms: i64,
-        ) -> Result<u64, StoreError> {
-            let mut tx = self
-                .begin_write("forgetting counter tracker samples")
-                .await?;
-            let done =
-                sqlx::query("DELETE FROM counter_trackers WHERE stream = ? AND timestamp_ms < ?")
-                    .bind(stream)
-                    .bind(before_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::query("forgetting counter tracker samples"))?;
-            tx.commit()
-                .await
-                .map_err(StoreError::query("forgetting counter tracker samples"))?;
-            Ok(done.rows_affected())
-        }
-
-        async fn prune_counters(&self, bucket_before: i64) -> Result<u64, StoreError> {
-            let mut tx = self.begin_write("pruning counters").await?;
-            let done = sqlx::query("DELETE FROM counters WHERE bucket_start < ?")
-                .bind(bucket_before)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("pruning counters"))?;
-            tx.commit()
-                .await
-                .map_err(StoreError::query("pruning counters"))?;
-            Ok(done.rows_affected())
-        }
-
-        async fn prune_request_ids(&self, before: i64) -> Result<u64, StoreError> {
-            let mut tx = self.begin_write("pruning request ids").await?;
-            let done = sqlx::query("DELETE FROM ingest_requests WHERE first_seen < ?")
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("pruning request ids"))?;
-            tx.commit()
-                .await
-                .map_err(StoreError::query("pruning request ids"))?;
-            Ok(done.rows_affected())
-        }
-
-
         fn backend(&self) -> &'static str {
             "sqlite"
         }
@@ -520,7 +486,6 @@ crate::sql::sql_store! {
             self.pool.close().await;
             Ok(())
         }
-
     }
 }
 
