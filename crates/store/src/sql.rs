@@ -1,17 +1,17 @@
 //! What the SQL backends ([`crate::SqliteStore`], [`crate::PgStore`]) share: every query both run
 //! with the same text, row decoding, validation and the audit record written in the same
-//! transaction as the change it records.
+//! transaction as the change it records, and the migration runner.
 //!
 //! Both backends accept `$n` placeholders (sqlx binds SQLite's `$NNN` parameters by number), so the
-//! shared statements are written once. [`sql_store!`] emits them, monomorphic, for one backend; the
-//! backend supplies what really differs (connection and transaction setup, its write lock, counter
-//! batching, pruning, migrations) as inherent methods:
-//! - `fn key(&self) -> Result<AuditKey, StoreError>` and the field `audit_key`,
+//! shared statements are written once; booleans are stored as 0/1 integers and bound as `i64` on
+//! both. [`sql_store!`] emits the shared code, monomorphic, for one backend. The backend keeps what
+//! really differs (connection setup, its write lock, counter batching, migration locking) and gives
+//! the shared code:
+//! - the fields `pool` and `audit_key`,
 //! - `async fn begin_write(&self, op)` / `begin_control(&self, op)`: a write transaction under the
 //!   backend's write lock (derefs to the connection, has `commit`),
 //! - `async fn begin_snapshot(&self, op)`: a read transaction that sees one snapshot,
-//! - `async fn delete_ingested(&self, op, query)`: runs one delete of data only ingestion writes,
-//! - the field `pool`.
+//! - `async fn delete_ingested(&self, op, query)`: runs one delete of data only ingestion writes.
 
 use crate::{DocKind, StoreError};
 
