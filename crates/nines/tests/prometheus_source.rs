@@ -453,6 +453,21 @@ async fn report_matches_the_samples_and_errors_stay_with_their_slo() -> anyhow::
     assert_eq!(list["slos"].as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list["errors"][0]["slo"], "broken/availability", "{list}");
     assert_eq!(list["errors"][0]["message"], error["error"]["message"]);
+    // The web UI's overview names the failing SLO and why, apart from the table.
+    let overview = client
+        .get(format!("{base}/ui/"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let failing = overview
+        .split("id=\"failing\"")
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("the overview has no failing section"))?;
+    assert!(
+        failing.contains("broken/availability") && failing.contains("mad_over_time"),
+        "{overview}"
+    );
     let (status, again) = get_json(
         &client,
         &format!("{base}/api/v1/slos/api/availability?at={end}"),

@@ -39,6 +39,8 @@ struct OverviewPage {
     /// (status, selected) for the filter.
     statuses: Vec<(&'static str, bool)>,
     total: usize,
+    /// SLOs that could not be evaluated (a failing source): (key, href, why).
+    failing: Vec<(String, String, String)>,
 }
 
 const STATUSES: &[&str] = &["exhausted", "warning", "ok", "no_data", "above_range"];
@@ -239,15 +241,23 @@ async fn page(
     services.sort();
     services.dedup();
     let mut shown = Vec::new();
+    let mut failing = Vec::new();
     for entry in &loaded.slos {
         let spec = &entry.config.spec;
         if !service.is_empty() && spec.service != service {
             continue;
         }
-        // An SLO whose source fails (its own page shows why) does not take the overview down.
+        // An SLO whose source fails does not take the overview down: it is listed apart, with why.
         let report = match report(&state, entry, at).await {
             Ok(report) => report,
-            Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => continue,
+            Err(e) if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+                failing.push((
+                    entry.key.clone(),
+                    slo_href(&spec.service, &spec.name),
+                    e.message,
+                ));
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let st = report.status.as_str();
@@ -317,6 +327,7 @@ async fn page(
             .collect(),
         statuses: STATUSES.iter().map(|s| (*s, *s == status)).collect(),
         total,
+        failing,
     }))
 }
 
