@@ -110,13 +110,14 @@ fn do_backup(db: &Path, to: &Path, output: Format) -> anyhow::Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     let version = crate::app::runtime()?.block_on(async {
-        let (store, report) = store::SqliteStore::open_and_migrate(db)
+        // As it is: a newer nines must not migrate the file under a running older server.
+        let (store, version) = store::SqliteStore::open_unmigrated(db)
             .await
             .with_context(|| format!("opening {}", db.display()))?;
         let copied = store.backup_to(&partial).await;
         store.close().await?;
         copied.with_context(|| format!("writing {}", partial.display()))?;
-        anyhow::Ok(report.to)
+        anyhow::Ok(version)
     });
     let version = match version {
         Ok(v) => v,

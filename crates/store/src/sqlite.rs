@@ -122,6 +122,30 @@ impl SqliteStore {
         }
     }
 
+    /// Opens an existing database as it is, without migrating it, and says its schema version:
+    /// a backup taken by a newer nines must not change the schema under an older server that is
+    /// still running on the file. Refuses a database from a newer nines.
+    pub async fn open_unmigrated(path: &Path) -> Result<(Self, u32), StoreError> {
+        use crate::Store as _;
+        let store = Self::connect(path).await?;
+        let version = match store.schema_version().await {
+            Ok(v) if v <= LATEST_VERSION => v,
+            Ok(v) => {
+                store.pool.close().await;
+                return Err(StoreError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    found: i64::from(v),
+                    supported: LATEST_VERSION,
+                });
+            }
+            Err(e) => {
+                store.pool.close().await;
+                return Err(e);
+            }
+        };
+        Ok((store, version))
+    }
+
     /// Opens the pool without touching the schema.
     async fn connect(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -131,6 +131,10 @@ async fn refuses_a_database_from_a_newer_binary() -> TestResult {
         .execute(&mut conn)
         .await?;
     }
+    match SqliteStore::open_unmigrated(&path).await {
+        Ok(_) => panic!("a database at schema version {newer} was opened for a backup"),
+        Err(e) => assert_eq!(e.code(), "store.schema_too_new"),
+    }
     match SqliteStore::open(&path).await {
         Ok(_) => panic!("a database at schema version {newer} was opened"),
         Err(e) => {
@@ -247,6 +251,18 @@ async fn a_version_1_database_is_migrated_and_keeps_its_data() -> TestResult {
         .execute(&mut conn)
         .await?;
         conn.close().await?;
+    }
+    // A backup opens it as it is: the schema stays at version 1, and so does the copy.
+    let (old, version) = SqliteStore::open_unmigrated(&path).await?;
+    assert_eq!(version, 1);
+    let copy = dir.path().join("copy.db");
+    old.backup_to(&copy).await?;
+    old.close().await?;
+    for file in [&path, &copy] {
+        let (reopened, version) = SqliteStore::open_unmigrated(file).await?;
+        assert_eq!(version, 1, "{} was migrated", file.display());
+        assert_eq!(reopened.counts("old/avail", 0, 120).await?.len(), 1);
+        reopened.close().await?;
     }
     let store = SqliteStore::open(&path)
         .await?
