@@ -112,6 +112,51 @@ pub struct Args {
     /// [default: HOST-PID].
     #[arg(long, value_name = "NAME", env = "NINES_REPLICA_ID")]
     replica_id: Option<String>,
+    /// Log lines on standard error: `text` (compact, for people) or `json` (one object a line,
+    /// for log collectors). NINES_LOG (or RUST_LOG) filters them, e.g. `warn` or
+    /// `info,server::leader=debug` [default filter: info].
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the process's log subscriber: events at or above the filter from NINES_LOG,
+/// else RUST_LOG, else `info`, written to standard error in `format`.
+fn init_logs(format: LogFormat) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let (name, directives) = match std::env::var("NINES_LOG") {
+        Ok(v) => ("NINES_LOG", v),
+        Err(_) => ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_default()),
+    };
+    let directives = if directives.trim().is_empty() {
+        "info".to_string()
+    } else {
+        directives
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|e| anyhow::anyhow!("{name}={directives:?} is not a log filter: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder
+            .compact()
+            // Colours only for a person at a terminal, never in files or pipes.
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            // `message` and the fields at the top level, as collectors expect.
+            .flatten_event(true)
+            .with_ansi(false)
+            .try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
 }
 
 impl Args {
@@ -199,6 +244,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logs(args.log_format)?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| {
         PathBuf::from(if args.demo {
             "./nines-demo/serve"
@@ -296,8 +342,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(location) => format!("store {}", redact(location)),
             None => format!("data {}", data_dir.display()),
         };
-        eprintln!(
-            "nines serve: listening on http://{addr} (config {}, {store_text}, replica {})",
+        tracing::info!(
+            %addr,
+            replica = %settings.replica_id,
+            "listening on http://{addr} (config {}, {store_text}, replica {})",
             config
                 .iter()
                 .map(|p| p.display().to_string())
@@ -314,8 +362,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None
         };
         let demo = demo_token.as_ref().map(|token| {
-            eprintln!(
-                "nines serve: demo traffic on; an outage every 10 minutes (the first in 2 minutes). Try: curl http://{addr}/api/v1/slos"
+            tracing::info!(
+                "demo traffic on; an outage every 10 minutes (the first in 2 minutes). Try: curl http://{addr}/api/v1/slos"
             );
             tokio::spawn(demo_traffic(
                 format!("http://{addr}"),
@@ -330,19 +378,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         if let Some(token) = demo_token {
             if let Err(e) = token.revoke(&data_dir, &audit_key).await {
-                eprintln!("nines serve: revoking the demo token failed: {e:#}");
+                tracing::error!(error = format!("{e:#}"), "revoking the demo token failed");
             }
         }
         if let Some(opened) = opened {
             if let Err(e) = opened.close().await {
-                eprintln!("nines serve: closing the store failed: {e}");
+                tracing::error!(error = %e, "closing the store failed");
             }
         }
         anyhow::Ok(result)
     })?;
     match result {
         Ok(()) => {
-            eprintln!("nines serve: stopped");
+            tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
         Err(server::Error::Config(diags)) => {
@@ -448,7 +496,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    eprintln!("nines serve: shutting down");
+    tracing::info!("shutting down");
 }
 
 /// The demo outage: every `PERIOD` seconds, `LENGTH` seconds of failing checkout payments,
@@ -576,7 +624,7 @@ async fn backfill(
             );
         }
     }
-    eprintln!("nines serve: demo backfilled {BACKFILL_DAYS} days of healthy traffic");
+    tracing::info!("demo backfilled {BACKFILL_DAYS} days of healthy traffic");
     Ok(())
 }
 
@@ -586,7 +634,7 @@ async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch:
     let url = format!("{base}/api/v1/events");
     let mut rng = Rng(0x6e69_6e65_735f_6465);
     if let Err(e) = backfill(&client, &base, &token, &mut rng).await {
-        eprintln!("nines serve: demo backfill skipped: {e}");
+        tracing::warn!(error = format!("{e:#}"), "demo backfill skipped");
     }
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -609,11 +657,11 @@ async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch:
         {
             Ok(r) if r.status().is_success() => warned = false,
             Ok(r) if !warned => {
-                eprintln!("nines serve: demo traffic answered {}", r.status());
+                tracing::warn!("demo traffic answered {}", r.status());
                 warned = true;
             }
             Err(e) if !warned => {
-                eprintln!("nines serve: demo traffic failed: {e}");
+                tracing::warn!(error = %e, "demo traffic failed");
                 warned = true;
             }
             _ => {}

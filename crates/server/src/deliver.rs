@@ -462,7 +462,7 @@ impl Deliverer {
             .user_agent(USER_AGENT)
             .build()
             .unwrap_or_else(|e| {
-                eprintln!("nines serve: building the delivery http client: {e}; using defaults");
+                tracing::warn!(error = %e, "building the delivery http client failed; using defaults");
                 reqwest::Client::default()
             });
         Deliverer {
@@ -595,7 +595,7 @@ async fn dispatch(
     {
         Ok(due) => due,
         Err(e) => {
-            eprintln!("nines serve: listing due notifications: {e}");
+            tracing::error!(error = %e, "listing due notifications failed");
             return 0;
         }
     };
@@ -686,7 +686,7 @@ async fn record(deliverer: &Deliverer, store: &dyn Store, id: &str, attempt: Att
     match store.record_attempt(id, &attempt).await {
         Ok(_) => deliverer.release(id),
         Err(e) => {
-            eprintln!("nines serve: recording the attempt at notification {id}: {e}");
+            tracing::warn!(notification = %id, error = %e, "recording a delivery attempt failed; kept to retry");
             lock(&deliverer.unrecorded).push((id.to_string(), attempt));
         }
     }

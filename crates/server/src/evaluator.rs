@@ -103,7 +103,7 @@ async fn load_saved_states(state: &AppState) -> bool {
             true
         }
         Err(e) => {
-            eprintln!("nines serve: could not load saved alert states: {e}");
+            tracing::error!(error = %e, "could not load saved alert states");
             false
         }
     }
@@ -121,7 +121,7 @@ async fn prune_request_ids(state: &AppState) {
     state.eval_write().pruned_at = Some(Instant::now());
     let before = crate::now() - REQUEST_ID_RETENTION_SECONDS;
     if let Err(e) = state.store.prune_request_ids(before).await {
-        eprintln!("nines serve: pruning idempotency keys: {e}");
+        tracing::error!(error = %e, "pruning idempotency keys failed");
     }
 }
 
@@ -303,10 +303,7 @@ pub async fn evaluate_all(state: &AppState) {
             .sync_slo_alerts(state.store.as_ref(), slo_alerts, jiff::Timestamp::now())
             .await
         {
-            eprintln!(
-                "nines serve: handing SLO alerts to the notifier failed: {}",
-                e.message
-            );
+            tracing::error!(error = %e.message, "handing SLO alerts to the notifier failed");
         }
     }
     state

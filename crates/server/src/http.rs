@@ -86,15 +86,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     if let Some(info) = response.extensions().get::<crate::error::ErrorInfo>() {
-        for line in state.request_log.refused(
+        state.request_log.log(
             &method,
             &route,
             response.status().as_u16(),
             info.code,
             &info.message,
-        ) {
-            eprintln!("{line}");
-        }
+        );
     }
     let metrics = &state.metrics;
     metrics

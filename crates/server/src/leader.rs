@@ -246,14 +246,15 @@ pub async fn run(
             Ok(Err(e)) => {
                 let text = e.to_string();
                 if last_error.as_ref() != Some(&text) {
-                    eprintln!("nines serve: leader election: {text}");
+                    tracing::warn!(replica = %leader.replica, error = %text, "leader election failed");
                 }
                 last_error = Some(text);
                 Answer::Failed
             }
             Err(_) => {
-                eprintln!(
-                    "nines serve: leader election: no answer within {} ms",
+                tracing::warn!(
+                    replica = %leader.replica,
+                    "leader election: no answer within {} ms",
                     budget.as_millis()
                 );
                 Answer::Failed
@@ -288,7 +289,7 @@ fn apply(state: &AppState, transition: Transition) {
         Transition::Gained => {
             leader.transitions.fetch_add(1, Ordering::Relaxed);
             state.metrics.leader_changed(&leader.replica, true);
-            eprintln!("nines serve: replica {} is the leader", leader.replica);
+            tracing::info!(replica = %leader.replica, "this replica is the leader");
             state.eval_now.notify_one();
             state.notifier.wake();
             state.deliverer.wake();
@@ -296,9 +297,9 @@ fn apply(state: &AppState, transition: Transition) {
         Transition::Lost => {
             leader.transitions.fetch_add(1, Ordering::Relaxed);
             state.metrics.leader_changed(&leader.replica, false);
-            eprintln!(
-                "nines serve: replica {} is no longer the leader: evaluating and sending stop",
-                leader.replica
+            tracing::info!(
+                replica = %leader.replica,
+                "this replica is no longer the leader: evaluating and sending stop"
             );
         }
         Transition::Kept | Transition::Stayed => {}

@@ -234,12 +234,12 @@ pub async fn run(
         .map(|a| a.ip().is_loopback())
         .unwrap_or(false);
     if anonymous_read {
-        eprintln!(
-            "nines serve: anonymous read access is enabled because the server listens on loopback; \
+        tracing::info!(
+            "anonymous read access is enabled because the server listens on loopback; \
              writes need a token"
         );
     } else {
-        eprintln!("nines serve: every API request needs a token (Authorization: Bearer)");
+        tracing::info!("every API request needs a token (Authorization: Bearer)");
     }
     let metrics = Arc::new(metrics::Metrics::new());
     let reports = Arc::new(report_cache::ReportCache::default());
@@ -364,7 +364,7 @@ async fn reload_on_sighup(
                 }
                 if let Err(diags) = state.reload("SIGHUP").await {
                     for d in &diags {
-                        eprintln!("nines serve: reload rejected: {d}");
+                        tracing::error!("reload rejected: {d}");
                     }
                 }
             }

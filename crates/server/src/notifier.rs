@@ -230,9 +230,9 @@ async fn read_shared(inner: &mut Inner, store: &dyn store::Store) -> Result<(), 
                 held.insert(h.alert.fingerprint(), h);
             }
             // Said once, at the first load, not at every refresh.
-            None if !inner.loaded => eprintln!(
-                "nines serve: skipping stored alert {} (unreadable)",
-                r.fingerprint
+            None if !inner.loaded => tracing::warn!(
+                fingerprint = %r.fingerprint,
+                "skipping an unreadable stored alert"
             ),
             None => {}
         }
@@ -794,7 +794,7 @@ impl Notifier {
                 let audit =
                     store::AuditEntry::new(now.as_second(), "notifier", "toil.page", &entry.team);
                 if let Err(e) = store.record_toil(&entry, &audit).await {
-                    eprintln!("nines serve: recording page toil failed: {e}");
+                    tracing::error!(team = %entry.team, error = %e, "recording page toil failed");
                 }
             }
         }
@@ -859,11 +859,11 @@ impl Notifier {
             Ok(_) => inner
                 .alerts
                 .retain(|fp, h| h.alert.ends_at.as_second() >= cut || needed.contains(fp)),
-            Err(e) => eprintln!("nines serve: pruning resolved alerts failed: {e}"),
+            Err(e) => tracing::error!(error = %e, "pruning resolved alerts failed"),
         }
         inner.flaps.retain(|fp, _| inner.alerts.contains_key(fp));
         if let Err(e) = store.prune_group_states(cut).await {
-            eprintln!("nines serve: pruning group states failed: {e}");
+            tracing::error!(error = %e, "pruning group states failed");
         }
     }
 }
@@ -1188,7 +1188,7 @@ pub(crate) async fn round(state: &AppState, rounds: &mut Rounds) {
     if state.leader.shared() && due {
         rounds.refreshed = Some(std::time::Instant::now());
         if let Err(e) = state.notifier.refresh(state.store.as_ref()).await {
-            eprintln!("nines serve: re-reading alerts, silences and acks failed: {e}");
+            tracing::error!(error = %e, "re-reading alerts, silences and acks failed");
         }
     }
     if let Some(epoch) = leading {
@@ -1212,14 +1212,11 @@ pub(crate) async fn round(state: &AppState, rounds: &mut Rounds) {
                     state.deliverer.wake();
                 }
             }
-            Err(e) => eprintln!("nines serve: notification step failed: {}", e.message),
+            Err(e) => tracing::error!(error = %e.message, "notification step failed"),
         }
         if still_leading() {
             if let Err(e) = crate::incidents_api::auto_declare(state).await {
-                eprintln!(
-                    "nines serve: declaring incidents from alerts failed: {}",
-                    e.message
-                );
+                tracing::error!(error = %e.message, "declaring incidents from alerts failed");
             }
         }
     }

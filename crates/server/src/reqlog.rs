@@ -1,6 +1,6 @@
-//! The log of refused requests: every 4xx/5xx answer is one line on standard error with the
-//! method, route, status, stable code and message, so an operator sees bad input without
-//! turning on anything. A client sending garbage in a loop must not flood the log: at most
+//! The log of refused requests: every 4xx/5xx answer is one `warn` event (a line on standard
+//! error) with the method, route, status, stable code and message, so an operator sees bad
+//! input without turning on anything. A client sending garbage in a loop must not flood the log: at most
 //! [`LINES_PER_SECOND`] lines a second, then one line saying how many were left out.
 
 use std::sync::Mutex;
@@ -32,9 +32,41 @@ impl Default for RequestLog {
     }
 }
 
+/// One line of the refused-request log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A refused request; `message` is already on one line and shortened.
+    Refused {
+        method: String,
+        route: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// How many refused requests the last second left out.
+    Suppressed(u64),
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Refused {
+                method,
+                route,
+                status,
+                code,
+                message,
+            } => write!(f, "refused {method} {route} → {status} {code}: {message}"),
+            Line::Suppressed(n) => {
+                write!(f, "{n} more refused requests not logged in the last second")
+            }
+        }
+    }
+}
+
 impl RequestLog {
-    /// Logs one refused request (or counts it when over the rate). Returns the lines to
-    /// write, so tests can check them; the caller prints them.
+    /// Counts one refused request and returns the lines it is worth (none when over the
+    /// rate), so tests can check them; [`RequestLog::log`] writes them.
     pub fn refused(
         &self,
         method: &str,
@@ -42,15 +74,12 @@ impl RequestLog {
         status: u16,
         code: &str,
         message: &str,
-    ) -> Vec<String> {
+    ) -> Vec<Line> {
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         if w.started.elapsed().as_secs() >= 1 {
             if w.suppressed > 0 {
-                out.push(format!(
-                    "nines serve: {} more refused requests not logged in the last second",
-                    w.suppressed
-                ));
+                out.push(Line::Suppressed(w.suppressed));
             }
             w.started = Instant::now();
             w.written = 0;
@@ -64,13 +93,29 @@ impl RequestLog {
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .take(300)
                 .collect();
-            out.push(format!(
-                "nines serve: refused {method} {route} → {status} {code}: {message}"
-            ));
+            out.push(Line::Refused {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+                code: code.to_string(),
+                message,
+            });
         } else {
             w.suppressed += 1;
         }
         out
+    }
+
+    /// [`RequestLog::refused`], written as `warn` events with the request's fields.
+    pub fn log(&self, method: &str, route: &str, status: u16, code: &str, message: &str) {
+        for line in self.refused(method, route, status, code, message) {
+            match &line {
+                Line::Refused { .. } => {
+                    tracing::warn!(method, route, status, code, "{line}");
+                }
+                Line::Suppressed(n) => tracing::warn!(suppressed = n, "{line}"),
+            }
+        }
     }
 }
 
@@ -88,11 +133,10 @@ mod tests {
             "remote_write.bad_snappy",
             "bad\nsnappy",
         );
+        let first: Vec<String> = first.iter().map(ToString::to_string).collect();
         assert_eq!(
             first,
-            vec![
-                "nines serve: refused POST /api/v1/write → 400 remote_write.bad_snappy: bad snappy"
-            ]
+            vec!["refused POST /api/v1/write → 400 remote_write.bad_snappy: bad snappy"]
         );
         let mut written = 1;
         for _ in 0..100 {

@@ -126,8 +126,9 @@ pub async fn prune_once(
     let mut keep = seconds(retention.counters);
     if let Some((slo, needed)) = needed_span(&state.config()) {
         if needed > keep {
-            eprintln!(
-                "nines serve: retention keeps {} of counters, not {}: SLO {slo} reads that much",
+            tracing::warn!(
+                slo = %slo,
+                "retention keeps {} of counters, not {}: the SLO reads that much",
                 human(needed),
                 human(keep)
             );
@@ -181,15 +182,18 @@ pub async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bo
         let outcome = match prune_once(&state, retention, crate::now()).await {
             Ok(pruned) => {
                 if pruned != Pruned::default() {
-                    eprintln!(
-                        "nines serve: retention deleted {} counter bucket(s) and {} notification(s)",
-                        pruned.counters, pruned.notifications
+                    tracing::info!(
+                        counters = pruned.counters,
+                        notifications = pruned.notifications,
+                        "retention deleted {} counter bucket(s) and {} notification(s)",
+                        pruned.counters,
+                        pruned.notifications
                     );
                 }
                 "ok"
             }
             Err(e) => {
-                eprintln!("nines serve: retention failed (retried in an hour): {e}");
+                tracing::error!(error = %e, "retention failed (retried in an hour)");
                 "error"
             }
         };

@@ -154,7 +154,7 @@ impl AppState {
             let audit =
                 store::AuditEntry::new(crate::now(), actor, action, "config").with_details(details);
             if let Err(e) = self.store.append_audit(&audit).await {
-                eprintln!("nines serve: recording the reload in the audit log failed: {e}");
+                tracing::error!(error = %e, "recording the reload in the audit log failed");
             }
         }
         result

@@ -25,7 +25,10 @@ pub fn nines() -> Command {
         .env_remove("NINES_TOKEN")
         .env_remove("NINES_STORE")
         .env_remove("NINES_STORE_FILE")
-        .env_remove("NINES_REPLICA_ID");
+        .env_remove("NINES_REPLICA_ID")
+        // A log filter from the shell could hide the `listening on` line the tests wait for.
+        .env_remove("NINES_LOG")
+        .env_remove("RUST_LOG");
     c
 }
 
