@@ -253,7 +253,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
     });
     let mut config = args.config.clone();
-    if args.demo && config.is_empty() {
+    // The demo's history is only for the demo's own SLOs.
+    let demo_slos = args.demo && config.is_empty();
+    if demo_slos {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let path = data_dir.join("demo.yaml");
@@ -357,7 +359,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // The demo posts its traffic like any client: with an ingest token of its own,
         // created now and revoked on the way out.
         let demo_token = if args.demo {
-            Some(DemoToken::create(&data_dir, &audit_key).await?)
+            Some(DemoToken::create(&data_dir, &audit_key, demo_slos).await?)
         } else {
             None
         };
@@ -368,6 +370,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             tokio::spawn(demo_traffic(
                 format!("http://{addr}"),
                 token.secret.clone(),
+                token.backfill,
                 demo_stopped,
             ))
         });
@@ -410,15 +413,29 @@ const DEMO_TOKEN_PREFIX: &str = "demo-traffic-";
 struct DemoToken {
     name: String,
     secret: String,
+    /// No history yet: the first start backfills some (read from the store here, because the
+    /// ingest token may not read the API).
+    backfill: bool,
 }
 
 impl DemoToken {
     async fn create(
         data_dir: &std::path::Path,
         key: &store::AuditKey,
+        demo_slos: bool,
     ) -> anyhow::Result<DemoToken> {
         let store = open_keyed(data_dir, key).await?;
         let now = jiff::Timestamp::now().as_second();
+        let backfill = demo_slos
+            && store
+                .counts(
+                    DEMO_HISTORY_SLO,
+                    now - BACKFILL_DAYS * 86_400 - 3600,
+                    now + 3600,
+                )
+                .await
+                .context("reading the demo's history")?
+                .is_empty();
         // A demo that was killed (-9) could not revoke its token: do it now, so no demo token
         // outlives the run that created it by more than one restart.
         let left_over = store
@@ -450,7 +467,11 @@ impl DemoToken {
         let result = store.insert_token(&record, &audit).await;
         store.close().await?;
         result.context("creating the demo traffic's token")?;
-        Ok(DemoToken { name, secret })
+        Ok(DemoToken {
+            name,
+            secret,
+            backfill,
+        })
     }
 
     async fn revoke(self, data_dir: &std::path::Path, key: &store::AuditKey) -> anyhow::Result<()> {
@@ -510,6 +531,8 @@ const OUTAGE_ERRORS: f64 = 0.5;
 /// Days of healthy history the demo backfills on first start, so one outage moves the budget
 /// by a visible step instead of exhausting it at once.
 const BACKFILL_DAYS: i64 = 7;
+/// The SLO whose counters tell whether the demo's history is there.
+const DEMO_HISTORY_SLO: &str = "checkout/availability";
 /// Live events per second the demo posts.
 const PER_SECOND: usize = 40;
 
@@ -580,16 +603,6 @@ async fn backfill(
     token: &str,
     rng: &mut Rng,
 ) -> anyhow::Result<()> {
-    let doc: serde_json::Value = client
-        .get(format!("{base}/api/v1/slos/checkout/availability"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    if doc["total"].as_u64() != Some(0) {
-        return Ok(()); // not the demo config, or history is already there
-    }
     let now = jiff::Timestamp::now().as_second();
     let end = now - now.rem_euclid(60);
     let per_minute = PER_SECOND as f64 * 60.0;
@@ -629,12 +642,19 @@ async fn backfill(
 }
 
 /// Posts demo traffic to `base` every second until `stop` turns true.
-async fn demo_traffic(base: String, token: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn demo_traffic(
+    base: String,
+    token: String,
+    history: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/events");
     let mut rng = Rng(0x6e69_6e65_735f_6465);
-    if let Err(e) = backfill(&client, &base, &token, &mut rng).await {
-        tracing::warn!(error = format!("{e:#}"), "demo backfill skipped");
+    if history {
+        if let Err(e) = backfill(&client, &base, &token, &mut rng).await {
+            tracing::warn!(error = format!("{e:#}"), "demo backfill failed");
+        }
     }
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -334,20 +334,31 @@ fn active_demo_tokens(data: &Path) -> anyhow::Result<usize> {
         .count())
 }
 
+/// What the demo's first start backfills into checkout/availability: 7 days of minutes at
+/// half of 40 events a second.
+const DEMO_HISTORY: u64 = 7 * 1440 * 1200;
+
 #[test]
 fn demo_serves_example_slos() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    for run in 0..2 {
-        let total = demo_run(dir.path())?;
-        assert!(total > 0, "run {run}: no demo traffic arrived");
-        // Killed with -9, the demo could not revoke its token; the next start does.
-        assert_eq!(active_demo_tokens(dir.path())?, 1, "after run {run}");
-    }
+    // The first start backfills a week of history, then live traffic follows.
+    let first = demo_run(dir.path(), DEMO_HISTORY + 1)?;
+    assert!(first > DEMO_HISTORY, "no backfilled history: total {first}");
+    assert_eq!(active_demo_tokens(dir.path())?, 1, "after the first run");
+    // The second start finds the history and only adds live traffic.
+    let second = demo_run(dir.path(), first + 1)?;
+    assert!(
+        second > first && second < 2 * DEMO_HISTORY,
+        "second run: total {second} after {first}"
+    );
+    // Killed with -9, the demo could not revoke its token; the next start does.
+    assert_eq!(active_demo_tokens(dir.path())?, 1, "after the second run");
     Ok(())
 }
 
-/// Starts `nines serve --demo`, waits for its traffic to show up, kills it with -9.
-fn demo_run(data: &Path) -> anyhow::Result<u64> {
+/// Starts `nines serve --demo`, waits until checkout/availability has `want` events (or 20 s),
+/// kills it with -9 and returns the total it saw last.
+fn demo_run(data: &Path, want: u64) -> anyhow::Result<u64> {
     let mut child = std::process::Command::new(bin())
         .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -373,14 +384,18 @@ fn demo_run(data: &Path) -> anyhow::Result<u64> {
     let total = rt.block_on(async {
         wait_ready(&client, &base).await?;
         // The demo traffic posts every second.
-        for _ in 0..40 {
+        let mut last = 0;
+        for _ in 0..200 {
             let (_, total) = totals(&client, &base).await?;
-            if total > 0 && total != u64::MAX {
-                return anyhow::Ok(total);
+            if total != u64::MAX {
+                last = total;
+            }
+            if last >= want {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::Ok(0)
+        anyhow::Ok(last)
     })?;
     child.kill()?;
     child.wait()?;
