@@ -126,7 +126,9 @@ enum LogFormat {
 }
 
 /// Installs the process's log subscriber: events at or above the filter from NINES_LOG,
-/// else RUST_LOG, else `info`, written to standard error in `format`.
+/// else RUST_LOG, else `info` (with sqlx at `warn`: PostgreSQL's notices such as "relation
+/// already exists, skipping" on every start are not news), written to standard error in
+/// `format`.
 fn init_logs(format: LogFormat) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let (name, directives) = match std::env::var("NINES_LOG") {
@@ -134,7 +136,7 @@ fn init_logs(format: LogFormat) -> anyhow::Result<()> {
         Err(_) => ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_default()),
     };
     let directives = if directives.trim().is_empty() {
-        "info".to_string()
+        "info,sqlx=warn".to_string()
     } else {
         directives
     };
