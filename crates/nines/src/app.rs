@@ -3,8 +3,28 @@
 
 use anyhow::Context;
 use slo::{SloReport, SloSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The store URL given with `--store`, or read from `--store-file` (a mounted secret; the
+/// surrounding whitespace is ignored); `None` when neither is given.
+pub fn store_url(store: Option<&str>, store_file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    if let Some(url) = store {
+        return Ok(Some(url.trim().to_string()));
+    }
+    let Some(path) = store_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the store URL from {}", path.display()))?;
+    let url = text.trim();
+    anyhow::ensure!(
+        !url.is_empty(),
+        "{} is empty: it must hold the store URL",
+        path.display()
+    );
+    Ok(Some(url.to_string()))
+}
 
 /// The config was invalid; its diagnostics have been printed. Exit code 1.
 #[derive(Debug)]

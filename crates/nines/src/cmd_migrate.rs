@@ -6,7 +6,6 @@
 //! Exit codes: 0 the schema is current (changed now or already), 1 the database was written by
 //! a newer nines (nothing changed), 2 usage, 3 the store could not be opened or migrated.
 
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -37,15 +36,9 @@ pub enum Location {
 
 impl LocationArgs {
     pub fn resolve(&self) -> anyhow::Result<Location> {
-        if let Some(url) = &self.store {
-            return Ok(Location::parse(url.trim()));
-        }
-        if let Some(path) = &self.store_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the store URL from {}", path.display()))?;
-            let url = text.trim();
-            anyhow::ensure!(!url.is_empty(), "{} is empty", path.display());
-            return Ok(Location::parse(url));
+        if let Some(url) = crate::app::store_url(self.store.as_deref(), self.store_file.as_deref())?
+        {
+            return Ok(Location::parse(&url));
         }
         match &self.data_dir {
             Some(dir) => Ok(Location::Sqlite(dir.join("nines.db"))),
@@ -85,21 +78,8 @@ impl Location {
     }
 }
 
-/// The URL with any password replaced by `***`, for output and errors.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+/// The URL with any password replaced by `***`, for output and errors (the store's own).
+pub use store::redact_location as redact;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -183,5 +163,7 @@ mod tests {
         assert_eq!(redact("postgres://db/x"), "postgres://db/x");
         assert_eq!(redact("postgresql://u:p@h"), "postgresql://u:***@h");
         assert_eq!(redact("/var/lib/nines/nines.db"), "/var/lib/nines/nines.db");
+        // A '/' in the password: the host starts after the last '@', not at the first '/'.
+        assert_eq!(redact("postgres://u:pa/ss@db/x"), "postgres://u:***@db/x");
     }
 }

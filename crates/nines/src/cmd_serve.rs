@@ -7,6 +7,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use store::redact_location as redact;
 use store::Store;
 
 /// The demo's SLOs: fed by the events the demo traffic posts.
@@ -164,35 +165,7 @@ fn init_logs(format: LogFormat) -> anyhow::Result<()> {
 impl Args {
     /// The `--store` location, from the flag or the file, if any.
     fn store_location(&self) -> anyhow::Result<Option<String>> {
-        if let Some(url) = &self.store {
-            return Ok(Some(url.trim().to_string()));
-        }
-        let Some(path) = &self.store_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the store url from {}", path.display()))?;
-        let url = text.trim();
-        anyhow::ensure!(
-            !url.is_empty(),
-            "{} is empty: it must hold the store url",
-            path.display()
-        );
-        Ok(Some(url.to_string()))
-    }
-}
-
-/// `postgres://user:***@host/db`: the location without its password, for logs.
-fn redact(location: &str) -> String {
-    let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return location.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => location.to_string(),
+        app::store_url(self.store.as_deref(), self.store_file.as_deref())
     }
 }
 

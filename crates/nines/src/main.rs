@@ -133,15 +133,8 @@ impl StoreArgs {
     /// What `store::open` takes: the URL given or read from its file, else the data
     /// directory's `nines.db`.
     pub fn location(&self) -> anyhow::Result<String> {
-        use anyhow::Context;
-        if let Some(url) = &self.store {
-            return Ok(url.trim().to_string());
-        }
-        if let Some(path) = &self.store_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the store URL from {}", path.display()))?;
-            anyhow::ensure!(!text.trim().is_empty(), "{} is empty", path.display());
-            return Ok(text.trim().to_string());
+        if let Some(url) = app::store_url(self.store.as_deref(), self.store_file.as_deref())? {
+            return Ok(url);
         }
         let path = self.data_dir.join("nines.db");
         path.to_str()

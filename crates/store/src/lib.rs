@@ -47,7 +47,7 @@ pub use notifications::{
     AckRecord, AlertRecord, AlertSource, AttemptOutcome, AttemptRecord, DeliveryStatus,
     GroupStateRecord, Notification, NotificationFilter, OutboxRecord, SilenceRecord,
 };
-pub use postgres::PgStore;
+pub use postgres::{redact as redact_location, PgStore};
 pub use sqlite::SqliteStore;
 
 /// The newest schema version this binary knows. Every backend reports it once opened.

@@ -46,8 +46,9 @@ pub struct PgStore {
 
 type Tx = sqlx::Transaction<'static, Postgres>;
 
-/// `url` with any password replaced, so it can appear in errors and logs.
-pub(crate) fn redact(url: &str) -> String {
+/// `url` with any password replaced, so it can appear in errors and logs. Anything that is not a
+/// URL (a SQLite path) is returned as it is.
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
